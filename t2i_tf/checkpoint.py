@@ -1,0 +1,156 @@
+"""Model folders and training checkpoints, backend-neutral (numpy .npz) and atomic.
+
+A model folder (what `--model` points at, and what models/NAME/ ships) holds
+  config.json   {"model": registry name, "config": the model's constructor arguments}
+  weights.npz   one array per model variable, keyed by its path under the model.
+A training folder (--workdir) holds the same two files and checkpoint.npz, which adds the
+optimizer's variables (the step count among them), so training resumes where it stopped.
+Every file is written to a temporary name in the same folder and renamed into place, so an
+interruption leaves either the old file or the new one, never half of one.
+"""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from t2i_tf.models import registry
+
+CONFIG = "config.json"
+WEIGHTS = "weights.npz"
+CHECKPOINT = "checkpoint.npz"
+SHIPPED_MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                  "models")
+
+
+class CheckpointError(Exception):
+    """A model folder or checkpoint is missing, unreadable or belongs to another model."""
+
+
+def _atomic_write(path, write):
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    except OSError as e:
+        raise CheckpointError(f"cannot write to {folder}: {e.strerror}") from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _key(variable):
+    # Paths start with the model's own name ("draw/cell/..."); drop it so a renamed
+    # instance still matches.
+    return variable.path.split("/", 1)[-1]
+
+
+def model_config(model):
+    config = model.get_config()
+    for key in ("name", "trainable", "dtype"):
+        config.pop(key, None)
+    return {"model": model.registry_name, "config": config}
+
+
+def save_model(folder, model, optimizer=None):
+    """Writes config.json and weights.npz; with an optimizer also checkpoint.npz."""
+    model_arrays = {f"model/{_key(v)}": np.asarray(v.numpy()) for v in model.weights}
+    config = json.dumps(model_config(model), indent=2, sort_keys=True).encode()
+    _atomic_write(os.path.join(folder, CONFIG), lambda f: f.write(config))
+    if optimizer is not None:
+        arrays = dict(model_arrays)
+        arrays.update({f"optimizer/{v.path}": np.asarray(v.numpy()) for v in optimizer.variables})
+        _atomic_write(os.path.join(folder, CHECKPOINT), lambda f: np.savez(f, **arrays))
+    _atomic_write(os.path.join(folder, WEIGHTS), lambda f: np.savez(f, **model_arrays))
+
+
+def resolve(name_or_path):
+    """A folder path, or the name of a shipped model under models/."""
+    if os.path.isdir(name_or_path):
+        return name_or_path
+    shipped = os.path.join(SHIPPED_MODELS_DIR, name_or_path)
+    if os.path.isdir(shipped):
+        return shipped
+    raise CheckpointError(f"model {name_or_path!r} is neither a folder nor a shipped model "
+                          f"under {SHIPPED_MODELS_DIR}")
+
+
+def read_config(folder):
+    path = os.path.join(folder, CONFIG)
+    try:
+        with open(path) as f:
+            config = json.load(f)
+        return config["model"], config["config"]
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} not found: not a model folder") from None
+    except (ValueError, KeyError, TypeError):
+        raise CheckpointError(f"{path} is not a valid model config") from None
+
+
+def _load_arrays(path):
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} not found") from None
+    except (OSError, ValueError, EOFError) as e:
+        raise CheckpointError(f"{path} is unreadable ({type(e).__name__}); "
+                              "was it written by t2i_tf?") from None
+
+
+def _assign(variables, arrays, prefix, key, path):
+    for v in variables:
+        name = f"{prefix}/{key(v)}"
+        if name not in arrays:
+            raise CheckpointError(f"{path} does not fit this model: it has no {name}")
+        if tuple(arrays[name].shape) != tuple(v.shape):
+            raise CheckpointError(f"{path} does not fit this model: {name} has shape "
+                                  f"{arrays[name].shape}, the model wants {tuple(v.shape)}")
+        v.assign(arrays[name])
+
+
+def load_model(name_or_path):
+    """Rebuilds a model from its folder (or shipped name) and loads its weights."""
+    folder = resolve(name_or_path)
+    name, config = read_config(folder)
+    try:
+        model = registry.build(name, config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{folder}/{CONFIG} cannot build a model: {e}") from None
+    weights = os.path.join(folder, WEIGHTS)
+    if not os.path.exists(weights) and os.path.exists(os.path.join(folder, CHECKPOINT)):
+        weights = os.path.join(folder, CHECKPOINT)
+    _assign(model.weights, _load_arrays(weights), "model", _key, weights)
+    return model
+
+
+def restore_training(folder, model, optimizer):
+    """Loads checkpoint.npz into a built model and optimizer; returns False if none exists.
+
+    Raises CheckpointError if the folder holds a checkpoint of a different model.
+    """
+    path = os.path.join(folder, CHECKPOINT)
+    if not os.path.exists(path):
+        return False
+    name, config = read_config(folder)
+    expected = model_config(model)
+    if name != expected["model"] or config != json.loads(json.dumps(expected["config"])):
+        raise CheckpointError(
+            f"{folder} holds a checkpoint of another model ({name}: {json.dumps(config)}); "
+            "use a new --workdir or the same flags as that run")
+    arrays = _load_arrays(path)
+    _assign(model.weights, arrays, "model", _key, path)
+    optimizer.build(model.trainable_variables)
+    _assign(optimizer.variables, arrays, "optimizer", lambda v: v.path, path)
+    return True

@@ -1,0 +1,1 @@
+"""Data loading: local MNIST / binarized MNIST readers, tf.data and TFDS wrappers."""

@@ -1,0 +1,1 @@
+"""Keras layers, one file per paper component, written in keras.ops only."""

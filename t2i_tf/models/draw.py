@@ -1,0 +1,231 @@
+"""DRAW: a recurrent VAE that draws in T steps (Gregor et al. 2015, eqs. 3-16).
+
+`DrawCell` is one step (inference, eqs. 3-8, and generation, eqs. 13-15); `Draw` unrolls
+it with t2i_tf.layers.scan, so no Python loop runs over the T steps and the same code compiles
+under tf.function/XLA and under jax.jit.
+"""
+
+import keras
+from keras import ops
+
+from t2i_tf.layers import filterbank, latent, likelihood, scan
+
+
+class DrawCell(keras.layers.Layer):
+    """One DRAW time step.
+
+    Args:
+      image_shape: (B, A), image rows and columns.
+      enc_units, dec_units: sizes of the encoder and decoder LSTMs.
+      z_dim: size of z_t.
+      read_n, write_n: attention patch sides (unused without attention).
+      attention: Gaussian read/write (§3.3) if True, full-image read/write (§3.1) if False.
+
+    The state is a dict: h_enc, c_enc (batch, enc_units), h_dec, c_dec (batch, dec_units),
+    canvas (batch, B, A) holding the logits c_t.
+    """
+
+    def __init__(self, image_shape, enc_units, dec_units, z_dim, read_n, write_n,
+                 attention=True, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(image_shape)
+        self.enc_units = enc_units
+        self.dec_units = dec_units
+        self.z_dim = z_dim
+        self.read_n = read_n
+        self.write_n = write_n
+        self.attention = attention
+        if attention:
+            self.reader = filterbank.GaussianRead(image_shape, read_n, name="read")
+            self.writer = filterbank.GaussianWrite(image_shape, write_n, name="write")
+        else:
+            self.reader = filterbank.FullRead(image_shape, name="read")
+            self.writer = filterbank.FullWrite(image_shape, name="write")
+        self.encoder = keras.layers.LSTMCell(enc_units, name="encoder")
+        self.decoder = keras.layers.LSTMCell(dec_units, name="decoder")
+        self.posterior = latent.GaussianPosterior(z_dim, name="posterior")
+
+    def build(self, input_shape=None):
+        h_dec = (None, self.dec_units)
+        self.reader.build(h_dec)
+        self.writer.build(h_dec)
+        self.encoder.build((None, self.reader.output_size + self.dec_units))
+        self.decoder.build((None, self.z_dim))
+        self.posterior.build((None, self.enc_units))
+
+    def initial_state(self, batch_size, dtype="float32"):
+        zeros = lambda units: ops.zeros((batch_size, units), dtype=dtype)
+        return {
+            "h_enc": zeros(self.enc_units),
+            "c_enc": zeros(self.enc_units),
+            "h_dec": zeros(self.dec_units),
+            "c_dec": zeros(self.dec_units),
+            "canvas": ops.zeros((batch_size, *self.image_shape), dtype=dtype),
+        }
+
+    def generate(self, state, z):
+        """Eqs. 14-15 (and 7-8): h_dec = RNN_dec(h_dec, z); c_t = c_{t-1} + write(h_dec)."""
+        h_dec, (_, c_dec) = self.decoder(z, [state["h_dec"], state["c_dec"]])
+        update, window = self.writer(h_dec)
+        new_state = {**state, "h_dec": h_dec, "c_dec": c_dec, "canvas": state["canvas"] + update}
+        return new_state, window
+
+    def call(self, x, state, eps):
+        """One inference step, eqs. 3-8.
+
+        Args:
+          x: (batch, B, A) the image.
+          state: the dict from `initial_state` or the previous step.
+          eps: (batch, z_dim) standard normal noise for the reparameterised sample.
+
+        Returns:
+          (new state, dict of mu, log_sigma, z, each (batch, z_dim)).
+        """
+        x_hat = x - ops.sigmoid(state["canvas"])  # eq. 3
+        r, _ = self.reader(x, x_hat, state["h_dec"])  # eq. 4
+        enc_in = ops.concatenate([r, state["h_dec"]], axis=-1)
+        h_enc, (_, c_enc) = self.encoder(enc_in, [state["h_enc"], state["c_enc"]])  # eq. 5
+        mu, log_sigma = self.posterior(h_enc)
+        z = latent.reparameterize(mu, log_sigma, eps)  # eq. 6
+        state = {**state, "h_enc": h_enc, "c_enc": c_enc}
+        state, _ = self.generate(state, z)  # eqs. 7-8
+        return state, {"mu": mu, "log_sigma": log_sigma, "z": z}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "image_shape": self.image_shape,
+            "enc_units": self.enc_units,
+            "dec_units": self.dec_units,
+            "z_dim": self.z_dim,
+            "read_n": self.read_n,
+            "write_n": self.write_n,
+            "attention": self.attention,
+        }
+
+
+def window_vector(window, n):
+    """(batch, 5) = (g_X, g_Y, delta, sigma^2, gamma) of a write window; zeros without one."""
+    keys = ("gx", "gy", "delta", "sigma2", "gamma")
+    return ops.concatenate([window[k] for k in keys], axis=-1)
+
+
+class Draw(keras.Model):
+    """DRAW with a Bernoulli likelihood on sigmoid(c_T).
+
+    Args:
+      image_shape: (B, A).
+      steps: T, the number of glimpses.
+      enc_units, dec_units, z_dim, read_n, write_n, attention: see DrawCell.
+      seed: seed of the noise used by call() (training and evaluation).
+
+    call(x) takes images (batch, B, A) in [0, 1] and returns the per-image loss terms in
+    nats: {"reconstruction": L^x, "kl": L^z, "total": L^x + L^z}, each (batch,).
+    """
+
+    registry_name = "draw"
+
+    def __init__(self, image_shape=(28, 28), steps=64, enc_units=256, dec_units=256,
+                 z_dim=100, read_n=2, write_n=5, attention=True, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(image_shape)
+        self.steps = steps
+        self.z_dim = z_dim
+        self.seed = seed
+        self.cell = DrawCell(image_shape, enc_units, dec_units, z_dim, read_n, write_n,
+                             attention, name="cell")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    def build(self, input_shape=None):
+        self.cell.build()
+        self.built = True
+
+    def noise(self, batch_size, seed=None):
+        """Standard normal noise (T, batch, z_dim) for one pass."""
+        return keras.random.normal((self.steps, batch_size, self.z_dim),
+                                   seed=self.seed_generator if seed is None else seed)
+
+    def infer(self, x, eps):
+        """Runs eqs. 3-8 for T steps.
+
+        Returns dict: canvas (batch, B, A) = c_T, and mu, log_sigma, z, each (T, batch, z_dim).
+        """
+        x = ops.cast(x, self.compute_dtype)
+
+        def step(state, eps_t):
+            return self.cell(x, state, eps_t)
+
+        state, per_step = scan.scan(step, self.cell.initial_state(ops.shape(x)[0]), eps)
+        return {"canvas": state["canvas"], **per_step}
+
+    def loss_terms(self, x, eps):
+        """L^x, L^z and their sum (eqs. 9-12) per image, in nats."""
+        trajectory = self.infer(x, eps)
+        reconstruction = likelihood.bernoulli_nll(ops.cast(x, "float32"), trajectory["canvas"])
+        kl = ops.sum(latent.gaussian_kl(trajectory["mu"], trajectory["log_sigma"]), axis=0)
+        return {"reconstruction": reconstruction, "kl": kl, "total": reconstruction + kl}
+
+    def log_importance_weight(self, x, eps):
+        """log p(x | z) + log p(z) - log q(z | x) for z drawn with eps: (batch,).
+
+        Averaging exp() of K of these gives the importance-sampled estimate of p(x).
+        """
+        trajectory = self.infer(x, eps)
+        log_px_z = -likelihood.bernoulli_nll(ops.cast(x, "float32"), trajectory["canvas"])
+        z = trajectory["z"]
+        log_pz = latent.gaussian_log_density(z)
+        log_qz = latent.gaussian_log_density(z, trajectory["mu"], trajectory["log_sigma"])
+        return log_px_z + ops.sum(log_pz - log_qz, axis=0)
+
+    def generate(self, eps):
+        """Samples from the prior, eqs. 13-16.
+
+        Args:
+          eps: (T, batch, z_dim) the prior samples z~_t (N(0, I) for DRAW).
+
+        Returns dict: canvases (T, batch, B, A) = sigmoid(c_t) for every t, and windows
+        (T, batch, 5) = (g_X, g_Y, delta, sigma^2, gamma) of each write (zeros without
+        attention).
+        """
+        batch = ops.shape(eps)[1]
+
+        def step(state, z_t):
+            state, window = self.cell.generate(state, z_t)
+            if window is None:
+                window_t = ops.zeros((batch, 5), dtype=z_t.dtype)
+            else:
+                window_t = window_vector(window, self.cell.write_n)
+            return state, (ops.sigmoid(state["canvas"]), window_t)
+
+        _, (canvases, windows) = scan.scan(step, self.cell.initial_state(batch), eps)
+        return {"canvases": canvases, "windows": windows}
+
+    def call(self, x, training=False):
+        return self.loss_terms(x, self.noise(ops.shape(x)[0]))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return ops.mean(y_pred["total"])
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        logs = super().compute_metrics(x, y, y_pred, sample_weight)
+        self.reconstruction_tracker.update_state(y_pred["reconstruction"])
+        self.kl_tracker.update_state(y_pred["kl"])
+        return {**logs, "reconstruction": self.reconstruction_tracker.result(),
+                "kl": self.kl_tracker.result()}
+
+    def get_config(self):
+        cell = self.cell
+        return {
+            **super().get_config(),
+            "image_shape": self.image_shape,
+            "steps": self.steps,
+            "enc_units": cell.enc_units,
+            "dec_units": cell.dec_units,
+            "z_dim": self.z_dim,
+            "read_n": cell.read_n,
+            "write_n": cell.write_n,
+            "attention": cell.attention,
+            "seed": self.seed,
+        }

@@ -1,0 +1,14 @@
+"""Maps a model name to its class, so a checkpoint's config.json can rebuild it."""
+
+from t2i_tf.models.draw import Draw
+
+MODELS = {"draw": Draw}
+
+
+def build(name, config):
+    """Returns MODELS[name](**config), built (its variables exist)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}")
+    model = MODELS[name](**config)
+    model.build()
+    return model

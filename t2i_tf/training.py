@@ -1,0 +1,111 @@
+"""The training loop behind `python -m t2i_tf.train`: Keras fit in chunks of
+`steps_per_epoch` steps, an atomic checkpoint after each chunk, resume from the last one.
+
+Interruptions: SIGINT and SIGTERM (and the wall-time budget) end the current step, write a
+checkpoint and return; running the same command again resumes from it, with the same
+batches the uninterrupted run would have used (see data.datasets.batch_stream).
+"""
+
+import json
+import os
+import signal
+import sys
+import time
+
+import keras
+import numpy as np
+
+from t2i_tf import checkpoint, sampling, summaries, visualize
+from t2i_tf.data import datasets
+
+METRICS = "metrics.jsonl"
+
+
+class _Stopper(keras.callbacks.Callback):
+    """Ends fit() after the current batch on SIGINT/SIGTERM or when the budget is spent."""
+
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = deadline
+        self.reason = None
+
+    def request(self, reason):
+        self.reason = reason
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.reason is None and self.deadline is not None and time.time() > self.deadline:
+            self.reason = "wall-time budget spent"
+        if self.reason is not None:
+            self.model.stop_training = True
+
+
+def _last_record(workdir):
+    path = os.path.join(workdir, METRICS)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        lines = [line for line in f if line.strip()]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def _append_record(workdir, record):
+    with open(os.path.join(workdir, METRICS), "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def train(model, data, data_dir, workdir, batch_size=100, learning_rate=1e-3, clipnorm=10.0,
+          train_steps=1000, steps_per_epoch=500, valid_images=1000, max_wall_seconds=None,
+          seed=0, num_grid_samples=64):
+    """Trains `model` on data set `data` and checkpoints into `workdir`; returns the last record."""
+    train_x = datasets.load_images(data, "train", data_dir)
+    valid_x = datasets.load_images(data, "valid", data_dir)[:valid_images]
+    os.makedirs(workdir, exist_ok=True)
+
+    optimizer = keras.optimizers.Adam(learning_rate, clipnorm=clipnorm)
+    model.compile(optimizer=optimizer, jit_compile=True)
+    if checkpoint.restore_training(workdir, model, optimizer):
+        print(f"resuming from {workdir} at step {int(optimizer.iterations.numpy())}")
+    else:
+        checkpoint.save_model(workdir, model)  # fails early on an unwritable workdir
+
+    stopper = _Stopper(None if max_wall_seconds is None else time.time() + max_wall_seconds)
+    previous = {s: signal.signal(s, lambda *_: stopper.request("interrupted"))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    writer = summaries.SummaryWriter(os.path.join(workdir, "logs"))
+    sampler = sampling.PriorSampler(model)
+    wall_before = _last_record(workdir).get("wall_s", 0.0)
+    start = time.time()
+    verbose = 1 if sys.stdout.isatty() else 2
+    record = _last_record(workdir)
+    try:
+        step = int(optimizer.iterations.numpy())
+        while step < train_steps and stopper.reason is None:
+            chunk = min(steps_per_epoch - step % steps_per_epoch, train_steps - step)
+            print(f"steps {step}-{step + chunk} of {train_steps}")
+            stream = datasets.batch_stream(train_x, batch_size, seed, start_step=step)
+            history = model.fit(stream, steps_per_epoch=chunk, epochs=1, verbose=verbose, shuffle=False,
+                                callbacks=[stopper])
+            step = int(optimizer.iterations.numpy())
+            valid = model.evaluate(valid_x, batch_size=batch_size, verbose=0, return_dict=True)
+            checkpoint.save_model(workdir, model, optimizer)
+            record = {
+                "step": step,
+                "wall_s": round(wall_before + time.time() - start, 1),
+                **{f"train/{k}": float(v[-1]) for k, v in history.history.items()},
+                **{f"valid/{k}": float(v) for k, v in valid.items()},
+            }
+            _append_record(workdir, record)
+            writer.scalars(step, {k: v for k, v in record.items() if "/" in k})
+            samples = sampler(num_grid_samples, seed=seed)["canvases"][-1]
+            image = visualize.grid(samples, scale=2)
+            os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+            visualize.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), image)
+            writer.image(step, "samples", image)
+            print(json.dumps(record))
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if stopper.reason:
+        print(f"stopped at step {step} ({stopper.reason}); checkpoint in {workdir}; "
+              "run the same command to resume")
+    return record

@@ -1,0 +1,68 @@
+"""Image grids and drawing-sequence animations (DRAW Figs. 1, 6, 7, 10), numpy and Pillow."""
+
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def grid(images, columns=None, pad=1, scale=1):
+    """Tiles (n, H, W) images in [0, 1] into one uint8 (rows*(H+pad)+pad, ...) array."""
+    images = np.asarray(images)
+    n, h, w = images.shape
+    columns = columns or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / columns))
+    out = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad), 0.5, np.float32)
+    for k, image in enumerate(images):
+        r, c = divmod(k, columns)
+        out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = image
+    out = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if scale > 1:
+        out = np.kron(out, np.ones((scale, scale), np.uint8))
+    return out
+
+
+def window_box(window, n):
+    """The (left, top, right, bottom) pixel box, 0-indexed, covered by an N x N filter grid.
+
+    window = (g_X, g_Y, delta, sigma^2, gamma) with 1-indexed centres (see filterbank.py);
+    the box spans the outermost filter centres g +- (N-1)/2 delta.
+    """
+    gx, gy, delta = window[0] - 1.0, window[1] - 1.0, window[2]
+    half = (n - 1) / 2.0 * delta
+    return gx - half, gy - half, gx + half, gy + half
+
+
+def drawing_frames(canvases, windows=None, write_n=None, columns=None, scale=4):
+    """One RGB frame per step: the grid of canvases at step t with each write window boxed.
+
+    Args:
+      canvases: (T, n, H, W) in [0, 1].
+      windows: (T, n, 5) or None (no attention: no boxes).
+      write_n: N of the write grid.
+    """
+    steps, n, h, w = canvases.shape
+    pad = 1
+    columns = columns or int(math.ceil(math.sqrt(n)))
+    frames = []
+    for t in range(steps):
+        frame = Image.fromarray(grid(canvases[t], columns, pad, scale)).convert("RGB")
+        if windows is not None and write_n:
+            draw = ImageDraw.Draw(frame)
+            for k in range(n):
+                r, c = divmod(k, columns)
+                x0, y0 = (pad + c * (w + pad)) * scale, (pad + r * (h + pad)) * scale
+                left, top, right, bottom = window_box(windows[t, k], write_n)
+                draw.rectangle([x0 + left * scale, y0 + top * scale,
+                                x0 + right * scale, y0 + bottom * scale], outline=(255, 0, 0))
+        frames.append(frame)
+    return frames
+
+
+def save_png(path, array):
+    Image.fromarray(array).save(path)
+
+
+def save_gif(path, frames, frame_ms=60, final_ms=1500):
+    durations = [frame_ms] * (len(frames) - 1) + [final_ms]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
