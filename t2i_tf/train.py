@@ -34,6 +34,13 @@ for _name in ("glimpses", "enc_units", "dec_units", "z_dim", "read_n", "write_n"
     flags.register_validator(_name, lambda v: v > 0, message="must be positive")
 
 
+def model_config():
+    """The model's constructor arguments, from the flags."""
+    return dict(image_shape=(28, 28), steps=FLAGS.glimpses, enc_units=FLAGS.enc_units,
+                dec_units=FLAGS.dec_units, z_dim=FLAGS.z_dim, read_n=FLAGS.read_n,
+                write_n=FLAGS.write_n, attention=FLAGS.attention, seed=FLAGS.seed)
+
+
 def main(argv):
     del argv
     import keras
@@ -42,10 +49,7 @@ def main(argv):
     from t2i_tf.models import registry
 
     keras.utils.set_random_seed(FLAGS.seed)
-    config = dict(image_shape=(28, 28), steps=FLAGS.glimpses, enc_units=FLAGS.enc_units,
-                  dec_units=FLAGS.dec_units, z_dim=FLAGS.z_dim, read_n=FLAGS.read_n,
-                  write_n=FLAGS.write_n, attention=FLAGS.attention, seed=FLAGS.seed)
-    model = registry.build(FLAGS.model, config)
+    model = registry.build(FLAGS.model, model_config())
     print(f"{FLAGS.model}: {model.count_params():,} parameters, backend "
           f"{keras.backend.backend()}")
     budget = None if FLAGS.max_wall_minutes is None else 60.0 * FLAGS.max_wall_minutes

@@ -104,8 +104,8 @@ class DrawCell(keras.layers.Layer):
         }
 
 
-def window_vector(window, n):
-    """(batch, 5) = (g_X, g_Y, delta, sigma^2, gamma) of a write window; zeros without one."""
+def window_vector(window):
+    """(batch, 5) = (g_X, g_Y, delta, sigma^2, gamma) of an attention window."""
     keys = ("gx", "gy", "delta", "sigma2", "gamma")
     return ops.concatenate([window[k] for k in keys], axis=-1)
 
@@ -196,7 +196,7 @@ class Draw(keras.Model):
             if window is None:
                 window_t = ops.zeros((batch, 5), dtype=z_t.dtype)
             else:
-                window_t = window_vector(window, self.cell.write_n)
+                window_t = window_vector(window)
             return state, (ops.sigmoid(state["canvas"]), window_t)
 
         _, (canvases, windows) = scan.scan(step, self.cell.initial_state(batch), eps)
