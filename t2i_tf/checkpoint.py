@@ -12,6 +12,7 @@ interruption leaves either the old file or the new one, never half of one.
 import json
 import os
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -56,6 +57,15 @@ def _key(variable):
     return variable.path.split("/", 1)[-1]
 
 
+def _optimizer_key(index):
+    return f"optimizer/{index:05d}"
+
+
+# The state of the model's noise generator, so a resumed run draws the noise that the
+# uninterrupted run would have drawn.
+_RNG_KEY = "rng/seed_generator"
+
+
 def model_config(model):
     config = model.get_config()
     for key in ("name", "trainable", "dtype"):
@@ -70,7 +80,11 @@ def save_model(folder, model, optimizer=None):
     _atomic_write(os.path.join(folder, CONFIG), lambda f: f.write(config))
     if optimizer is not None:
         arrays = dict(model_arrays)
-        arrays.update({f"optimizer/{v.path}": np.asarray(v.numpy()) for v in optimizer.variables})
+        # Optimizer variable paths embed instance names ("adam_1/draw_1_cell_..."); their
+        # order (step, learning rate, then slots in trainable-variable order) is stable.
+        arrays.update({_optimizer_key(i): np.asarray(v.numpy())
+                       for i, v in enumerate(optimizer.variables)})
+        arrays[_RNG_KEY] = np.asarray(model.seed_generator.state.numpy())
         _atomic_write(os.path.join(folder, CHECKPOINT), lambda f: np.savez(f, **arrays))
     _atomic_write(os.path.join(folder, WEIGHTS), lambda f: np.savez(f, **model_arrays))
 
@@ -104,7 +118,7 @@ def _load_arrays(path):
             return {k: data[k] for k in data.files}
     except FileNotFoundError:
         raise CheckpointError(f"{path} not found") from None
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise CheckpointError(f"{path} is unreadable ({type(e).__name__}); "
                               "was it written by t2i_tf?") from None
 
@@ -138,6 +152,9 @@ def load_model(name_or_path):
 def restore_training(folder, model, optimizer):
     """Loads checkpoint.npz into a built model and optimizer; returns False if none exists.
 
+    The optimizer's saved learning rate is restored with the rest; callers that take a
+    learning rate from the command line assign it afterwards.
+
     Raises CheckpointError if the folder holds a checkpoint of a different model.
     """
     path = os.path.join(folder, CHECKPOINT)
@@ -152,5 +169,8 @@ def restore_training(folder, model, optimizer):
     arrays = _load_arrays(path)
     _assign(model.weights, arrays, "model", _key, path)
     optimizer.build(model.trainable_variables)
-    _assign(optimizer.variables, arrays, "optimizer", lambda v: v.path, path)
+    index = {id(v): i for i, v in enumerate(optimizer.variables)}
+    _assign(optimizer.variables, arrays, "optimizer", lambda v: f"{index[id(v)]:05d}", path)
+    if _RNG_KEY in arrays:
+        model.seed_generator.state.assign(arrays[_RNG_KEY])
     return True

@@ -57,13 +57,14 @@ def train(model, data, data_dir, workdir, batch_size=100, learning_rate=1e-3, cl
           train_steps=1000, steps_per_epoch=500, valid_images=1000, max_wall_seconds=None,
           seed=0, num_grid_samples=64):
     """Trains `model` on data set `data` and checkpoints into `workdir`; returns the last record."""
+    os.makedirs(workdir, exist_ok=True)  # an unwritable workdir fails before the slow part
     train_x = datasets.load_images(data, "train", data_dir)
     valid_x = datasets.load_images(data, "valid", data_dir)[:valid_images]
-    os.makedirs(workdir, exist_ok=True)
 
     optimizer = keras.optimizers.Adam(learning_rate, clipnorm=clipnorm)
     model.compile(optimizer=optimizer, jit_compile=True)
     if checkpoint.restore_training(workdir, model, optimizer):
+        optimizer.learning_rate.assign(learning_rate)  # a resumed run may lower it
         print(f"resuming from {workdir} at step {int(optimizer.iterations.numpy())}")
     else:
         checkpoint.save_model(workdir, model)  # fails early on an unwritable workdir

@@ -1,0 +1,127 @@
+"""The same DRAW code on the TensorFlow and the JAX backend.
+
+Keras fixes its backend per process, so each backend runs in a subprocess: it loads the
+same model folders (written here with t2i_tf.checkpoint.save_model), evaluates them on the
+same x and eps, runs one training step, and prints the results as JSON.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from t2i_tf import checkpoint
+from t2i_tf.models.draw import Draw
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKENDS = ("tensorflow", "jax")
+VARIANTS = ("attn", "noattn")
+IMAGE, STEPS, Z, BATCH = (12, 10), 3, 4, 4
+
+SCRIPT = r"""
+import json, sys
+import numpy as np
+import keras
+from keras import ops
+from t2i_tf import checkpoint
+
+folder = sys.argv[1]
+data = np.load(folder + "/inputs.npz")
+x, eps = data["x"], data["eps"]
+out = {"backend": keras.backend.backend()}
+for variant in ("attn", "noattn"):
+    model = checkpoint.load_model(folder + "/" + variant)
+    to_list = lambda t: np.asarray(ops.convert_to_numpy(t), np.float64).tolist()
+    result = {k: to_list(v) for k, v in model.loss_terms(x, eps).items()}
+    result["log_w"] = to_list(model.log_importance_weight(x, eps))
+    generated = model.generate(eps)
+    result["canvases"] = to_list(generated["canvases"])
+    result["windows"] = to_list(generated["windows"])
+    before = [np.array(v) for v in model.trainable_weights]
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(x, batch_size=len(x), epochs=1, verbose=0)
+    result["train_loss"] = [float(v) for v in history.history["loss"]]
+    result["steps"] = int(ops.convert_to_numpy(model.optimizer.iterations))
+    result["changed"] = sum(
+        int(not np.array_equal(b, np.array(v))) for b, v in zip(before, model.trainable_weights))
+    result["n_trainable"] = len(before)
+    out[variant] = result
+print("RESULT:" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("backends")
+    rng = np.random.default_rng(0)
+    for variant in VARIANTS:
+        model = Draw(image_shape=IMAGE, steps=STEPS, enc_units=16, dec_units=16, z_dim=Z,
+                     read_n=2, write_n=3, attention=variant == "attn", seed=0)
+        model.build()
+        for v in model.weights:  # non-default weights, identical for both backends
+            v.assign(rng.normal(0, 0.3, v.shape).astype(np.float32))
+        checkpoint.save_model(str(folder / variant), model)
+    x = (rng.random((BATCH, *IMAGE)) < 0.3).astype(np.float32)
+    eps = rng.standard_normal((STEPS, BATCH, Z)).astype(np.float32)
+    np.savez(folder / "inputs.npz", x=x, eps=eps)
+
+    procs = {}
+    for backend in BACKENDS:
+        env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu",
+                   TF_CPP_MIN_LOG_LEVEL="2",
+                   PYTHONPATH=os.pathsep.join(
+                       [REPO_ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+        procs[backend] = subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, str(folder)], env=env, cwd=str(folder),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = {}
+    for backend, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"{backend} failed:\n{stderr[-3000:]}"
+        lines = [l for l in stdout.splitlines() if l.startswith("RESULT:")]
+        assert len(lines) == 1, stdout + stderr[-3000:]
+        out[backend] = json.loads(lines[0][len("RESULT:"):])
+    return out
+
+
+def test_each_subprocess_ran_its_backend(results):
+    for backend in BACKENDS:
+        assert results[backend]["backend"] == backend
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("key", ["reconstruction", "kl", "total", "log_w"])
+def test_loss_terms_agree(results, variant, key):
+    tf_v = np.array(results["tensorflow"][variant][key])
+    jax_v = np.array(results["jax"][variant][key])
+    assert tf_v.shape == (BATCH,)
+    assert np.isfinite(tf_v).all()
+    np.testing.assert_allclose(jax_v, tf_v, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_generation_agrees(results, variant):
+    for key, shape in (("canvases", (STEPS, BATCH, *IMAGE)), ("windows", (STEPS, BATCH, 5))):
+        tf_v = np.array(results["tensorflow"][variant][key])
+        jax_v = np.array(results["jax"][variant][key])
+        assert tf_v.shape == shape
+        np.testing.assert_allclose(jax_v, tf_v, rtol=1e-5, atol=1e-6, err_msg=key)
+    windows = np.array(results["tensorflow"][variant]["windows"])
+    if variant == "attn":
+        assert (windows[..., 2:] > 0).all()
+    else:
+        assert (windows == 0).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_one_training_step(results, backend, variant):
+    r = results[backend][variant]
+    assert len(r["train_loss"]) == 1 and np.isfinite(r["train_loss"][0])
+    assert r["steps"] == 1
+    assert r["changed"] == r["n_trainable"]  # every trainable variable got an update
+    # The training loss is a one-sample estimate of the mean total loss: same ballpark.
+    assert abs(r["train_loss"][0] - np.mean(r["total"])) < 0.5 * np.mean(r["total"])

@@ -1,0 +1,239 @@
+"""Tests of t2i_tf.checkpoint: model folders, training checkpoints and their errors."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from t2i_tf import checkpoint
+from t2i_tf.checkpoint import CheckpointError
+from t2i_tf.models.draw import Draw
+
+CONFIG = dict(image_shape=(12, 10), steps=3, enc_units=16, dec_units=16, z_dim=4, read_n=2,
+              write_n=3, attention=True, seed=0)
+
+
+def make_model(weights_seed=0, **overrides):
+    model = Draw(**{**CONFIG, **overrides})
+    model.build()
+    rng = np.random.default_rng(weights_seed)
+    for v in model.weights:
+        v.assign(rng.normal(0, 0.3, v.shape).astype(np.float32))
+    return model
+
+
+def by_key(model):
+    return {v.path.split("/", 1)[1]: np.array(v) for v in model.weights}
+
+
+def trained_optimizer(model, steps=2):
+    """An Adam that has taken `steps` steps on random gradients (non-zero moments)."""
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(model.trainable_variables)
+    rng = np.random.default_rng(1)
+    for _ in range(steps):
+        grads = [ops.convert_to_tensor(rng.normal(0, 1, v.shape).astype(np.float32))
+                 for v in model.trainable_variables]
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return optimizer
+
+
+def check_error(excinfo, *fragments):
+    message = str(excinfo.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    assert "\n" not in message, message
+
+
+def tmp_files(folder):
+    return [name for name in os.listdir(folder) if name.startswith(".tmp-")]
+
+
+# ---------------------------------------------------------------- model folders
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = make_model()
+    folder = tmp_path / "model"
+    checkpoint.save_model(str(folder), model)
+    assert sorted(os.listdir(folder)) == ["config.json", "weights.npz"]
+    with open(folder / "config.json") as f:
+        config = json.load(f)
+    assert config["model"] == "draw"
+    assert config["config"] == {**CONFIG, "image_shape": [12, 10]}
+    with np.load(folder / "weights.npz") as data:
+        assert sorted(data.files) == sorted(f"model/{k}" for k in by_key(model))
+
+    loaded = checkpoint.load_model(str(folder))
+    assert isinstance(loaded, Draw)
+    assert loaded.name != model.name  # another instance, matched by path under the model
+    assert loaded.get_config() | {"name": None} == model.get_config() | {"name": None}
+    original, restored = by_key(model), by_key(loaded)
+    assert original.keys() == restored.keys()
+    for key in original:
+        np.testing.assert_array_equal(restored[key], original[key], err_msg=key)
+    # Same function, too.
+    rng = np.random.default_rng(2)
+    x = (rng.random((3, 12, 10)) < 0.5).astype(np.float32)
+    eps = rng.standard_normal((3, 3, 4)).astype(np.float32)
+    for key, value in model.loss_terms(x, eps).items():
+        np.testing.assert_array_equal(ops.convert_to_numpy(loaded.loss_terms(x, eps)[key]),
+                                      ops.convert_to_numpy(value))
+
+
+def test_saved_files_are_world_readable_and_no_temporaries(tmp_path):
+    model = make_model()
+    folder = tmp_path / "run"
+    checkpoint.save_model(str(folder), model, trained_optimizer(model))
+    assert sorted(os.listdir(folder)) == ["checkpoint.npz", "config.json", "weights.npz"]
+    assert tmp_files(folder) == []
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in os.listdir(folder):
+        assert os.stat(folder / name).st_mode & 0o777 == 0o666 & ~umask, name
+    # Saving again over the old files leaves no temporaries either.
+    checkpoint.save_model(str(folder), model, trained_optimizer(model))
+    assert tmp_files(folder) == []
+
+
+def test_atomic_write_failure_keeps_old_file(tmp_path):
+    path = tmp_path / "weights.npz"
+    path.write_bytes(b"old")
+
+    def broken(f):
+        f.write(b"half of the new")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        checkpoint._atomic_write(str(path), broken)
+    assert path.read_bytes() == b"old"
+    assert tmp_files(tmp_path) == []
+    checkpoint._atomic_write(str(path), lambda f: f.write(b"new"))
+    assert path.read_bytes() == b"new"
+    assert tmp_files(tmp_path) == []
+
+
+def test_unwritable_folder(tmp_path):
+    (tmp_path / "file").write_text("a regular file")
+    with pytest.raises(CheckpointError) as excinfo:
+        checkpoint.save_model(str(tmp_path / "file" / "x"), make_model())
+    check_error(excinfo, "cannot write to", str(tmp_path / "file" / "x"))
+    assert (tmp_path / "file").read_text() == "a regular file"
+
+
+@pytest.mark.parametrize("cut", ["half", "tail", "empty"])
+def test_truncated_weights(tmp_path, cut):
+    folder = tmp_path / "model"
+    checkpoint.save_model(str(folder), make_model())
+    data = (folder / "weights.npz").read_bytes()
+    keep = {"half": len(data) // 2, "tail": len(data) - 10, "empty": 0}[cut]
+    (folder / "weights.npz").write_bytes(data[:keep])
+    with pytest.raises(CheckpointError) as excinfo:
+        checkpoint.load_model(str(folder))
+    check_error(excinfo, "weights.npz")
+
+
+def test_garbage_weights(tmp_path):
+    folder = tmp_path / "model"
+    checkpoint.save_model(str(folder), make_model())
+    (folder / "weights.npz").write_bytes(b"this is not an npz file at all")
+    with pytest.raises(CheckpointError) as excinfo:
+        checkpoint.load_model(str(folder))
+    check_error(excinfo, "weights.npz", "unreadable")
+
+
+def test_missing_and_invalid_model_folders(tmp_path):
+    with pytest.raises(CheckpointError) as excinfo:
+        checkpoint.load_model(str(tmp_path / "nowhere"))
+    check_error(excinfo, "neither a folder nor a shipped model")
+
+    with pytest.raises(CheckpointError) as excinfo:
+        checkpoint.load_model(str(tmp_path))
+    check_error(excinfo, "config.json", "not a model folder")
+
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError) as excinfo:
+        checkpoint.load_model(str(tmp_path))
+    check_error(excinfo, "not a valid model config")
+
+    (tmp_path / "config.json").write_text(json.dumps({"model": "draw",
+                                                      "config": {"no_such_arg": 1}}))
+    with pytest.raises(CheckpointError) as excinfo:
+        checkpoint.load_model(str(tmp_path))
+    check_error(excinfo, "cannot build a model")
+
+
+def test_weights_of_another_shape(tmp_path):
+    small, big = tmp_path / "small", tmp_path / "big"
+    checkpoint.save_model(str(small), make_model(z_dim=4))
+    checkpoint.save_model(str(big), make_model(z_dim=5))
+    os.replace(big / "weights.npz", small / "weights.npz")  # config says z_dim 4
+    with pytest.raises(CheckpointError) as excinfo:
+        checkpoint.load_model(str(small))
+    check_error(excinfo, "does not fit this model", "shape")
+
+
+def test_load_model_falls_back_to_checkpoint(tmp_path):
+    model = make_model()
+    checkpoint.save_model(str(tmp_path), model, trained_optimizer(model))
+    os.remove(tmp_path / "weights.npz")
+    loaded = checkpoint.load_model(str(tmp_path))
+    for key, value in by_key(model).items():
+        np.testing.assert_array_equal(by_key(loaded)[key], value)
+
+
+# ---------------------------------------------------------------- training checkpoints
+
+
+def test_restore_training_without_checkpoint(tmp_path):
+    model = make_model()
+    assert checkpoint.restore_training(str(tmp_path), model, keras.optimizers.Adam()) is False
+    checkpoint.save_model(str(tmp_path), model)  # weights only: still nothing to resume
+    assert checkpoint.restore_training(str(tmp_path), model, keras.optimizers.Adam()) is False
+
+
+@pytest.mark.parametrize("other", [dict(z_dim=5), dict(attention=False), dict(steps=4),
+                                   dict(seed=1)])
+def test_restore_training_of_another_model(tmp_path, other):
+    model = make_model()
+    checkpoint.save_model(str(tmp_path), model, trained_optimizer(model))
+    with pytest.raises(CheckpointError) as excinfo:
+        checkpoint.restore_training(str(tmp_path), make_model(**other),
+                                    keras.optimizers.Adam())
+    check_error(excinfo, "another model", str(tmp_path))
+
+
+def test_restore_training_round_trip(tmp_path):
+    """A fresh model and optimizer resume the saved weights, moments and step count.
+
+    The fresh instances are named draw_N / adam_N in this process (as any second model
+    would be); weights are keyed without the model's name, so the optimizer's should be too.
+    """
+    model = make_model()
+    optimizer = trained_optimizer(model, steps=2)
+    checkpoint.save_model(str(tmp_path), model, optimizer)
+
+    fresh = make_model(weights_seed=5)
+    fresh_optimizer = keras.optimizers.Adam(1e-3)
+    assert checkpoint.restore_training(str(tmp_path), fresh, fresh_optimizer) is True
+    for key, value in by_key(model).items():
+        np.testing.assert_array_equal(by_key(fresh)[key], value, err_msg=key)
+    assert int(ops.convert_to_numpy(fresh_optimizer.iterations)) == 2
+    saved = [np.array(v) for v in optimizer.variables]
+    restored = [np.array(v) for v in fresh_optimizer.variables]
+    assert len(saved) == len(restored)
+    for a, b in zip(saved, restored):
+        np.testing.assert_array_equal(b, a)
+
+
+def test_truncated_training_checkpoint(tmp_path):
+    model = make_model()
+    checkpoint.save_model(str(tmp_path), model, trained_optimizer(model))
+    data = (tmp_path / "checkpoint.npz").read_bytes()
+    (tmp_path / "checkpoint.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError) as excinfo:
+        checkpoint.restore_training(str(tmp_path), make_model(), keras.optimizers.Adam())
+    check_error(excinfo, "checkpoint.npz")
