@@ -82,6 +82,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    if not any(a.startswith("--workdir") for a in sys.argv):
-        sys.argv.append("--workdir=/nonexistent-unused")  # required by train.py, unused here
     app.run(main)

@@ -13,7 +13,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "draw", ["draw"], "Model name in t2i_tf.models.registry.")
 flags.DEFINE_enum("data", "binarized_mnist", ["binarized_mnist", "mnist"], "Data set.")
 flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or ../shared/data.")
-flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and samples.", required=True)
+flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and samples (required).")
 flags.DEFINE_integer("glimpses", 64, "T, the number of DRAW steps.")
 flags.DEFINE_integer("enc_units", 256, "Encoder LSTM units.")
 flags.DEFINE_integer("dec_units", 256, "Decoder LSTM units.")
@@ -61,4 +61,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    flags.mark_flag_as_required("workdir")  # here, so benchmarks can import the flags
     cli.run(main)
