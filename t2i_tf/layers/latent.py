@@ -35,6 +35,37 @@ class GaussianPosterior(keras.layers.Layer):
         return {**super().get_config(), "z_dim": self.z_dim}
 
 
+class DependentPrior(keras.layers.Layer):
+    """alignDRAW's prior P(Z_t | Z_1:t-1) = N(mu, sigma) with (Mansimov et al. 2016, §3.2)
+
+        mu = tanh(W_mu h_gen_{t-1}),  sigma = exp(tanh(W_sigma h_gen_{t-1})),
+
+    no biases, as written in the paper. The caller uses N(0, I) for Z_1.
+
+    Args:
+      z_dim: size of z_t.
+
+    Call args: h_gen (batch, units).
+    Returns: (mu, log_sigma), each (batch, z_dim); log_sigma = tanh(W_sigma h) in (-1, 1).
+    """
+
+    def __init__(self, z_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.z_dim = z_dim
+        self.mu = keras.layers.Dense(z_dim, use_bias=False, name="mu")
+        self.log_sigma = keras.layers.Dense(z_dim, use_bias=False, name="log_sigma")
+
+    def build(self, h_shape):
+        self.mu.build(h_shape)
+        self.log_sigma.build(h_shape)
+
+    def call(self, h):
+        return ops.tanh(self.mu(h)), ops.tanh(self.log_sigma(h))
+
+    def get_config(self):
+        return {**super().get_config(), "z_dim": self.z_dim}
+
+
 def reparameterize(mu, log_sigma, eps):
     """z = mu + sigma * eps with eps ~ N(0, I) drawn by the caller."""
     return mu + ops.exp(log_sigma) * eps

@@ -15,7 +15,7 @@ def scan(f, init, xs):
     Args:
       f: (carry, x) -> (carry, y); carry and y are nests of tensors.
       init: the initial carry.
-      xs: a tensor (length, ...) to scan over.
+      xs: a tensor (length, ...), or a nest of them, to scan over.
 
     Returns:
       (final carry, ys stacked along a new leading axis).
@@ -28,16 +28,18 @@ def scan(f, init, xs):
 def _tf_scan(f, init, xs):
     import tensorflow as tf
 
-    xs = tf.convert_to_tensor(xs)
-    length = xs.shape[0] if xs.shape[0] is not None else tf.shape(xs)[0]
+    xs = tree.map_structure(tf.convert_to_tensor, xs)
+    leading = tree.flatten(xs)[0]
+    length = leading.shape[0] if leading.shape[0] is not None else tf.shape(leading)[0]
+    at = lambda i: tree.map_structure(lambda x: x[i], xs)
     # The first step runs outside the loop: it gives the structure, shapes and dtypes
     # of y that the TensorArrays need, and costs no extra work.
-    carry, y0 = f(tree.map_structure(tf.convert_to_tensor, init), xs[0])
+    carry, y0 = f(tree.map_structure(tf.convert_to_tensor, init), at(0))
     arrays = tree.map_structure(
         lambda t: tf.TensorArray(t.dtype, size=length, element_shape=t.shape).write(0, t), y0)
 
     def body(i, carry, arrays):
-        carry, y = f(carry, xs[i])
+        carry, y = f(carry, at(i))
         arrays = tree.map_structure(lambda a, v: a.write(i, v), arrays, y)
         return i + 1, carry, arrays
 

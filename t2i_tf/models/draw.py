@@ -50,8 +50,13 @@ class DrawCell(keras.layers.Layer):
         self.reader.build(h_dec)
         self.writer.build(h_dec)
         self.encoder.build((None, self.reader.output_size + self.dec_units))
-        self.decoder.build((None, self.z_dim))
+        self.decoder.build((None, self.decoder_input_size))
         self.posterior.build((None, self.enc_units))
+
+    @property
+    def decoder_input_size(self):
+        """Size of what RNN_dec reads each step: z_t here (subclasses add context)."""
+        return self.z_dim
 
     def initial_state(self, batch_size, dtype="float32"):
         zeros = lambda units: ops.zeros((batch_size, units), dtype=dtype)
@@ -64,7 +69,10 @@ class DrawCell(keras.layers.Layer):
         }
 
     def generate(self, state, z):
-        """Eqs. 14-15 (and 7-8): h_dec = RNN_dec(h_dec, z); c_t = c_{t-1} + write(h_dec)."""
+        """Eqs. 14-15 (and 7-8): h_dec = RNN_dec(h_dec, z); c_t = c_{t-1} + write(h_dec).
+
+        z may carry more than z_t: alignDRAW passes [z_t, s_t] (its eq. 3).
+        """
         h_dec, (_, c_dec) = self.decoder(z, [state["h_dec"], state["c_dec"]])
         update, window = self.writer(h_dec)
         new_state = {**state, "h_dec": h_dec, "c_dec": c_dec, "canvas": state["canvas"] + update}
@@ -81,6 +89,12 @@ class DrawCell(keras.layers.Layer):
         Returns:
           (new state, dict of mu, log_sigma, z, each (batch, z_dim)).
         """
+        state, posterior = self.infer_latent(x, state, eps)
+        state, _ = self.generate(state, posterior["z"])  # eqs. 7-8
+        return state, posterior
+
+    def infer_latent(self, x, state, eps):
+        """Eqs. 3-6: read, RNN_enc, and z_t ~ Q(Z_t | h_enc); returns (state, dict)."""
         x_hat = x - ops.sigmoid(state["canvas"])  # eq. 3
         r, _ = self.reader(x, x_hat, state["h_dec"])  # eq. 4
         enc_in = ops.concatenate([r, state["h_dec"]], axis=-1)
@@ -88,7 +102,6 @@ class DrawCell(keras.layers.Layer):
         mu, log_sigma = self.posterior(h_enc)
         z = latent.reparameterize(mu, log_sigma, eps)  # eq. 6
         state = {**state, "h_enc": h_enc, "c_enc": c_enc}
-        state, _ = self.generate(state, z)  # eqs. 7-8
         return state, {"mu": mu, "log_sigma": log_sigma, "z": z}
 
     def get_config(self):

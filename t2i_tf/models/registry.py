@@ -1,8 +1,9 @@
 """Maps a model name to its class, so a checkpoint's config.json can rebuild it."""
 
+from t2i_tf.models.align_draw import AlignDraw
 from t2i_tf.models.draw import Draw
 
-MODELS = {"draw": Draw}
+MODELS = {"draw": Draw, "align_draw": AlignDraw}
 
 
 def build(name, config):

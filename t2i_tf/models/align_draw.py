@@ -1,0 +1,220 @@
+"""alignDRAW: DRAW conditioned on a caption through a word alignment (Mansimov et al. 2016,
+§3 and Appendix A), and noalignDRAW, its baseline with one fixed caption vector.
+
+Generation (eqs. 1-4), for t = 1..T:
+  z_t ~ P(Z_t | Z_1:t-1) = N(mu(h_gen_{t-1}), sigma(h_gen_{t-1})), with P(Z_1) = N(0, I)
+  s_t = align(h_gen_{t-1}, h_lang)
+  h_gen_t = LSTM_gen(h_gen_{t-1}, [z_t, s_t])
+  c_t = c_{t-1} + write(h_gen_t)
+Inference (eqs. 10-13): x_hat = x - sigmoid(c_{t-1}), r_t = read(x, x_hat, h_gen_{t-1}),
+h_inf_t = LSTM_inf(h_inf_{t-1}, [r_t, h_gen_{t-1}]), z_t ~ Q(Z_t | h_inf_t).
+The bound (eqs. 14-15): -log p(x | y, Z) + sum_t KL(Q_t || P_t), in nats per image.
+
+The DRAW cell provides read, the inference LSTM, the posterior and write; this file adds
+the caption encoder, the alignment and the dependent prior. The generator and inference
+states start at zero (the paper learns them as biases).
+"""
+
+import keras
+from keras import ops
+
+from t2i_tf.layers import alignment, caption_encoder, latent, likelihood, scan
+from t2i_tf.models.draw import DrawCell, window_vector
+
+
+class AlignDrawCell(DrawCell):
+    """One alignDRAW step. Args as DrawCell, plus:
+
+      context_size: size of s_t (2 x the caption encoder's units).
+      align_units: l of eq. 7; None for noalignDRAW (s_t is the fixed caption vector).
+
+    The caption memory `lang` is a dict: h_lang (batch, L, m), mask (batch, L) and keys
+    (the alignment's precomputed U h_lang + b) with alignment; context (batch, m) without.
+    """
+
+    def __init__(self, image_shape, enc_units, dec_units, z_dim, read_n, write_n,
+                 context_size, align_units=512, attention=True, **kwargs):
+        super().__init__(image_shape, enc_units, dec_units, z_dim, read_n, write_n,
+                         attention, **kwargs)
+        self.context_size = context_size
+        self.align_units = align_units
+        self.prior = latent.DependentPrior(z_dim, name="prior")
+        self.alignment = (alignment.BahdanauAlignment(align_units, name="align")
+                          if align_units else None)
+
+    @property
+    def decoder_input_size(self):
+        return self.z_dim + self.context_size
+
+    def build(self, input_shape=None):
+        super().build()
+        self.prior.build((None, self.dec_units))
+        if self.alignment is not None:
+            self.alignment.build((None, None, self.context_size), (None, self.dec_units))
+
+    def sentence(self, state, lang):
+        """s_t and the word weights alpha_t (batch, L) (eqs. 6-7); alpha = 0 without align."""
+        if self.alignment is None:
+            return lang["context"], ops.zeros(ops.shape(lang["mask"]), "float32")
+        return self.alignment(lang["h_lang"], state["h_dec"], lang["mask"], keys=lang["keys"])
+
+    def prior_params(self, state, first):
+        """(mu, log_sigma) of P(Z_t | Z_1:t-1); N(0, I) where `first` (a scalar bool)."""
+        mu, log_sigma = self.prior(state["h_dec"])
+        keep = 1.0 - ops.cast(first, mu.dtype)
+        return mu * keep, log_sigma * keep
+
+    def generate_step(self, state, z, lang):
+        """Eqs. 2-4 given z_t: returns (state, write window or None, alpha_t)."""
+        s, alpha = self.sentence(state, lang)
+        state, window = self.generate(state, ops.concatenate([z, s], axis=-1))
+        return state, window, alpha
+
+    def call(self, x, state, eps, first, lang):
+        """One inference step; returns (state, dict of posterior, prior and alpha)."""
+        mu_p, log_sigma_p = self.prior_params(state, first)
+        state, posterior = self.infer_latent(x, state, eps)
+        state, _, alpha = self.generate_step(state, posterior["z"], lang)
+        return state, {**posterior, "mu_prior": mu_p, "log_sigma_prior": log_sigma_p,
+                       "alpha": alpha}
+
+    def get_config(self):
+        return {**super().get_config(), "context_size": self.context_size,
+                "align_units": self.align_units}
+
+
+class AlignDraw(keras.Model):
+    """alignDRAW (align_units > 0) or noalignDRAW (align_units = 0).
+
+    Args:
+      image_shape: (B, A); MNIST with captions is 60 x 60.
+      steps, enc_units, dec_units, z_dim, read_n, write_n, attention: as Draw (Table 2 of
+        the paper for MNIST with captions: 32, 300, 300, 150, 8, 8).
+      vocab_size, embed_dim, lang_units: the caption encoder (lang_units per direction).
+      align_units: l of eq. 7; 0 replaces the alignment by the mean of h_lang over words.
+      init_stddev: if set, every weight is drawn from N(0, init_stddev^2) (Appendix B: 0.01).
+      seed: seed of the noise drawn by call().
+
+    call(inputs) takes a dict: images (batch, B, A) in [0, 1], ids (batch, L) int,
+    mask (batch, L) bool; it returns per-image terms in nats: reconstruction, kl, total.
+    """
+
+    registry_name = "align_draw"
+
+    def __init__(self, image_shape=(60, 60), steps=32, enc_units=300, dec_units=300,
+                 z_dim=150, read_n=8, write_n=8, attention=True, vocab_size=24,
+                 embed_dim=128, lang_units=128, align_units=512, init_stddev=None,
+                 seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(image_shape)
+        self.steps = steps
+        self.z_dim = z_dim
+        self.init_stddev = init_stddev
+        self.seed = seed
+        self.encoder = caption_encoder.CaptionEncoder(vocab_size, embed_dim, lang_units,
+                                                      name="caption")
+        self.cell = AlignDrawCell(image_shape, enc_units, dec_units, z_dim, read_n, write_n,
+                                  2 * lang_units, align_units or None, attention, name="cell")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    def build(self, input_shape=None):
+        self.encoder.build((None, None))
+        self.cell.build()
+        if self.init_stddev:
+            rng = keras.random.SeedGenerator(self.seed)
+            for v in self.trainable_weights:
+                v.assign(keras.random.normal(v.shape, stddev=self.init_stddev, seed=rng))
+        self.built = True
+
+    def encode_caption(self, ids, mask):
+        """The caption memory used at every step (see AlignDrawCell)."""
+        h_lang = self.encoder(ids, mask)
+        if self.cell.alignment is None:
+            return {"context": caption_encoder.pooled(h_lang, mask), "mask": mask}
+        return {"h_lang": h_lang, "mask": mask, "keys": self.cell.alignment.precompute(h_lang)}
+
+    def noise(self, batch_size, seed=None):
+        return keras.random.normal((self.steps, batch_size, self.z_dim),
+                                   seed=self.seed_generator if seed is None else seed)
+
+    def infer(self, images, ids, mask, eps):
+        """Eqs. 10-13 for T steps: canvas c_T and per-step (T, batch, ...) posterior,
+        prior and alpha."""
+        x = ops.cast(images, self.compute_dtype)
+        lang = self.encode_caption(ids, mask)
+        first = ops.arange(self.steps) == 0
+
+        def step(state, inputs):
+            eps_t, first_t = inputs
+            return self.cell(x, state, eps_t, first_t, lang)
+
+        state, per_step = scan.scan(step, self.cell.initial_state(ops.shape(x)[0]), (eps, first))
+        return {"canvas": state["canvas"], **per_step}
+
+    def loss_terms(self, images, ids, mask, eps):
+        """The negative bound of eqs. 14-15 per image, in nats."""
+        tr = self.infer(images, ids, mask, eps)
+        reconstruction = likelihood.bernoulli_nll(ops.cast(images, "float32"), tr["canvas"])
+        kl = ops.sum(latent.gaussian_kl(tr["mu"], tr["log_sigma"], tr["mu_prior"],
+                                        tr["log_sigma_prior"]), axis=0)
+        return {"reconstruction": reconstruction, "kl": kl, "total": reconstruction + kl}
+
+    def log_importance_weight(self, images, ids, mask, eps):
+        """log p(x | y, z) + log p(z | y) - log q(z | x, y) for z drawn with eps: (batch,)."""
+        tr = self.infer(images, ids, mask, eps)
+        log_px = -likelihood.bernoulli_nll(ops.cast(images, "float32"), tr["canvas"])
+        log_p = latent.gaussian_log_density(tr["z"], tr["mu_prior"], tr["log_sigma_prior"])
+        log_q = latent.gaussian_log_density(tr["z"], tr["mu"], tr["log_sigma"])
+        return log_px + ops.sum(log_p - log_q, axis=0)
+
+    def generate(self, ids, mask, eps):
+        """Samples x ~ P(x | y) by eqs. 1-4 with z_t = mu_t + sigma_t eps_t.
+
+        Returns canvases (T, batch, B, A) = sigmoid(c_t), windows (T, batch, 5) and
+        alpha (T, batch, L), the word weights at each step.
+        """
+        lang = self.encode_caption(ids, mask)
+        batch = ops.shape(eps)[1]
+        first = ops.arange(self.steps) == 0
+
+        def step(state, inputs):
+            eps_t, first_t = inputs
+            mu, log_sigma = self.cell.prior_params(state, first_t)
+            z = latent.reparameterize(mu, log_sigma, eps_t)
+            state, window, alpha = self.cell.generate_step(state, z, lang)
+            window_t = (ops.zeros((batch, 5), z.dtype) if window is None
+                        else window_vector(window))
+            return state, (ops.sigmoid(state["canvas"]), window_t, alpha)
+
+        _, (canvases, windows, alpha) = scan.scan(step, self.cell.initial_state(batch),
+                                                  (eps, first))
+        return {"canvases": canvases, "windows": windows, "alpha": alpha}
+
+    def call(self, inputs, training=False):
+        images = inputs["images"]
+        return self.loss_terms(images, inputs["ids"], inputs["mask"],
+                               self.noise(ops.shape(images)[0]))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return ops.mean(y_pred["total"])
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        logs = super().compute_metrics(x, y, y_pred, sample_weight)
+        self.reconstruction_tracker.update_state(y_pred["reconstruction"])
+        self.kl_tracker.update_state(y_pred["kl"])
+        return {**logs, "reconstruction": self.reconstruction_tracker.result(),
+                "kl": self.kl_tracker.result()}
+
+    def get_config(self):
+        cell, enc = self.cell, self.encoder
+        return {
+            **super().get_config(),
+            "image_shape": self.image_shape, "steps": self.steps,
+            "enc_units": cell.enc_units, "dec_units": cell.dec_units, "z_dim": self.z_dim,
+            "read_n": cell.read_n, "write_n": cell.write_n, "attention": cell.attention,
+            "vocab_size": enc.vocab_size, "embed_dim": enc.embed_dim, "lang_units": enc.units,
+            "align_units": cell.align_units or 0, "init_stddev": self.init_stddev,
+            "seed": self.seed,
+        }
