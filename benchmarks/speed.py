@@ -35,15 +35,24 @@ def main(argv):
     import keras
     import numpy as np
 
-    from t2i_tf import sampling
+    from t2i_tf import sampling, training
     from t2i_tf.models import registry
 
+    from t2i_tf.data import captioned_mnist
+
     keras.utils.set_random_seed(0)
-    model = registry.build(FLAGS.model, train.model_config())
-    model.compile(optimizer=keras.optimizers.Adam(FLAGS.learning_rate, clipnorm=FLAGS.clipnorm),
-                  jit_compile=True)
     rng = np.random.default_rng(0)
-    batch = (rng.random((FLAGS.batch_size, 28, 28)) < 0.13).astype(np.float32)
+    if FLAGS.model == "align_draw":
+        shape, vocab = (60, 60), captioned_mnist.VOCABULARY
+        ids = rng.integers(2, len(vocab), (FLAGS.batch_size, captioned_mnist.CAPTION_LENGTH))
+        batch = {"images": (rng.random((FLAGS.batch_size, *shape)) < 0.05).astype(np.float32),
+                 "ids": ids.astype(np.int32), "mask": np.ones(ids.shape, bool)}
+        model = registry.build(FLAGS.model, train.model_config(shape, len(vocab)))
+    else:
+        batch = (rng.random((FLAGS.batch_size, 28, 28)) < 0.13).astype(np.float32)
+        model = registry.build(FLAGS.model, train.model_config((28, 28)))
+    model.compile(optimizer=training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
+                                                    FLAGS.clipnorm), jit_compile=True)
 
     def stream():
         while True:
@@ -58,12 +67,19 @@ def main(argv):
         model.fit(stream(), steps_per_epoch=FLAGS.timed_steps, epochs=1, verbose=0)
         rates.append(FLAGS.timed_steps * FLAGS.batch_size / (time.perf_counter() - start))
 
-    sampler = sampling.PriorSampler(model)
-    sampler(FLAGS.sample_batch, seed=0)  # compile
+    if FLAGS.model == "align_draw":
+        sampler = sampling.CaptionSampler(model)
+        n = FLAGS.sample_batch
+        ids = np.resize(batch["ids"], (n, batch["ids"].shape[1]))
+        draw = lambda seed: sampler(ids, np.ones(ids.shape, bool), seed=seed)
+    else:
+        sampler = sampling.PriorSampler(model)
+        draw = lambda seed: sampler(FLAGS.sample_batch, seed=seed)
+    draw(0)  # compile
     latencies = []
     for i in range(FLAGS.repeats):
         start = time.perf_counter()
-        sampler(FLAGS.sample_batch, seed=i)
+        draw(i)
         latencies.append(1e3 * (time.perf_counter() - start))
 
     print(json.dumps({

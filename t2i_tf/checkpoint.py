@@ -2,7 +2,8 @@
 
 A model folder (what `--model` points at, and what models/NAME/ ships) holds
   config.json   {"model": registry name, "config": the model's constructor arguments}
-  weights.npz   one array per model variable, keyed by its path under the model.
+  weights.npz   one array per model variable, keyed by its path under the model
+  vocabulary.json  the caption vocabulary (caption models only).
 A training folder (--workdir) holds the same two files and checkpoint.npz, which adds the
 optimizer's variables (the step count among them), so training resumes where it stopped.
 Every file is written to a temporary name in the same folder and renamed into place, so an
@@ -21,6 +22,7 @@ from t2i_tf.models import registry
 CONFIG = "config.json"
 WEIGHTS = "weights.npz"
 CHECKPOINT = "checkpoint.npz"
+VOCABULARY = "vocabulary.json"
 SHIPPED_MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                   "models")
 
@@ -87,6 +89,25 @@ def save_model(folder, model, optimizer=None):
         arrays[_RNG_KEY] = np.asarray(model.seed_generator.state.numpy())
         _atomic_write(os.path.join(folder, CHECKPOINT), lambda f: np.savez(f, **arrays))
     _atomic_write(os.path.join(folder, WEIGHTS), lambda f: np.savez(f, **model_arrays))
+
+
+def save_vocabulary(folder, vocabulary):
+    """Writes the caption vocabulary beside the weights (caption models only)."""
+    text = vocabulary.to_json().encode()
+    _atomic_write(os.path.join(folder, VOCABULARY), lambda f: f.write(text))
+
+
+def load_vocabulary(name_or_path):
+    from t2i_tf.data.vocabulary import Vocabulary
+
+    path = os.path.join(resolve(name_or_path), VOCABULARY)
+    try:
+        with open(path) as f:
+            return Vocabulary.from_json(f.read())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} not found: this model takes no captions") from None
+    except ValueError as e:
+        raise CheckpointError(f"{path} is not a valid vocabulary: {e}") from None
 
 
 def resolve(name_or_path):

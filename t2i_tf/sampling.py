@@ -28,3 +28,21 @@ class PriorSampler:
         shape = (self.model.steps, num_samples, self.model.z_dim)
         eps = keras.random.normal(shape, seed=seed)
         return {k: keras.ops.convert_to_numpy(v) for k, v in self._generate(eps).items()}
+
+
+class CaptionSampler:
+    """Draws images for captions from an alignDRAW-family model.
+
+    Calling it with (ids (n, L) int, mask (n, L) bool, seed) returns numpy arrays:
+    canvases (T, n, B, A), windows (T, n, 5) and alpha (T, n, L), the word weights.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self._generate = jit.compile_method(model, model.generate)
+
+    def __call__(self, ids, mask, seed=0):
+        shape = (self.model.steps, len(ids), self.model.z_dim)
+        eps = keras.random.normal(shape, seed=seed)
+        out = self._generate(np.asarray(ids, np.int32), np.asarray(mask, bool), eps)
+        return {k: keras.ops.convert_to_numpy(v) for k, v in out.items()}

@@ -3,7 +3,7 @@
 
 Interruptions: SIGINT and SIGTERM (and the wall-time budget) end the current step, write a
 checkpoint and return; running the same command again resumes from it, with the same
-batches the uninterrupted run would have used (see data.datasets.batch_stream).
+batches the uninterrupted run would have used (see t2i_tf.data.datasets).
 """
 
 import json
@@ -16,7 +16,6 @@ import keras
 import numpy as np
 
 from t2i_tf import checkpoint, sampling, summaries, visualize
-from t2i_tf.data import datasets
 
 METRICS = "metrics.jsonl"
 
@@ -53,27 +52,52 @@ def _append_record(workdir, record):
         f.write(json.dumps(record) + "\n")
 
 
-def train(model, data, data_dir, workdir, batch_size=100, learning_rate=1e-3, clipnorm=10.0,
-          train_steps=1000, steps_per_epoch=500, valid_images=1000, max_wall_seconds=None,
-          seed=0, num_grid_samples=64):
-    """Trains `model` on data set `data` and checkpoints into `workdir`; returns the last record."""
-    os.makedirs(workdir, exist_ok=True)  # an unwritable workdir fails before the slow part
-    train_x = datasets.load_images(data, "train", data_dir)
-    valid_x = datasets.load_images(data, "valid", data_dir)[:valid_images]
+def make_optimizer(name, learning_rate, clipnorm, late_learning_rate=None, drop_step=0):
+    """Adam (DRAW) or RMSprop (alignDRAW, Appendix B), with the rate dropped to
+    late_learning_rate after drop_step steps if drop_step > 0."""
+    if drop_step:
+        learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [drop_step], [learning_rate, late_learning_rate])
+    optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
+    return optimizers[name](learning_rate, clipnorm=clipnorm)
 
-    optimizer = keras.optimizers.Adam(learning_rate, clipnorm=clipnorm)
+
+def _preview(model, data, sampler, n, seed):
+    """A grid of n samples: from the prior, or for the first n validation captions."""
+    if data.captioned:
+        x = data.validation(n)
+        return sampler(x["ids"], x["mask"], seed=seed)["canvases"][-1]
+    return sampler(n, seed=seed)["canvases"][-1]
+
+
+def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
+          steps_per_epoch=500, valid_images=1000, max_wall_seconds=None, seed=0,
+          num_grid_samples=64):
+    """Trains `model` on `data` (t2i_tf.data.datasets) and checkpoints into `workdir`.
+
+    Returns the last record written to metrics.jsonl.
+    """
+    os.makedirs(workdir, exist_ok=True)  # an unwritable workdir fails before the slow part
+    valid_x = data.validation(valid_images)
     model.compile(optimizer=optimizer, jit_compile=True)
+    # A constant rate is an optimizer variable that the checkpoint restores; the rate asked
+    # for now wins, so a resumed run can lower it. (A schedule is a function of the step.)
+    constant_rate = isinstance(optimizer.learning_rate, keras.Variable)
+    requested_rate = float(optimizer.learning_rate.numpy()) if constant_rate else None
     if checkpoint.restore_training(workdir, model, optimizer):
-        optimizer.learning_rate.assign(learning_rate)  # a resumed run may lower it
+        if constant_rate:
+            optimizer.learning_rate.assign(requested_rate)
         print(f"resuming from {workdir} at step {int(optimizer.iterations.numpy())}")
     else:
         checkpoint.save_model(workdir, model)  # fails early on an unwritable workdir
+    if data.captioned:
+        checkpoint.save_vocabulary(workdir, data.vocabulary)
 
     stopper = _Stopper(None if max_wall_seconds is None else time.time() + max_wall_seconds)
     previous = {s: signal.signal(s, lambda *_: stopper.request("interrupted"))
                 for s in (signal.SIGINT, signal.SIGTERM)}
     writer = summaries.SummaryWriter(os.path.join(workdir, "logs"))
-    sampler = sampling.PriorSampler(model)
+    sampler = (sampling.CaptionSampler if data.captioned else sampling.PriorSampler)(model)
     wall_before = _last_record(workdir).get("wall_s", 0.0)
     start = time.time()
     verbose = 1 if sys.stdout.isatty() else 2
@@ -83,9 +107,9 @@ def train(model, data, data_dir, workdir, batch_size=100, learning_rate=1e-3, cl
         while step < train_steps and stopper.reason is None:
             chunk = min(steps_per_epoch - step % steps_per_epoch, train_steps - step)
             print(f"steps {step}-{step + chunk} of {train_steps}")
-            stream = datasets.batch_stream(train_x, batch_size, seed, start_step=step)
-            history = model.fit(stream, steps_per_epoch=chunk, epochs=1, verbose=verbose, shuffle=False,
-                                callbacks=[stopper])
+            stream = data.train_batches(batch_size, seed, start_step=step)
+            history = model.fit(stream, steps_per_epoch=chunk, epochs=1, verbose=verbose,
+                                shuffle=False, callbacks=[stopper])
             step = int(optimizer.iterations.numpy())
             valid = model.evaluate(valid_x, batch_size=batch_size, verbose=0, return_dict=True)
             checkpoint.save_model(workdir, model, optimizer)
@@ -97,7 +121,7 @@ def train(model, data, data_dir, workdir, batch_size=100, learning_rate=1e-3, cl
             }
             _append_record(workdir, record)
             writer.scalars(step, {k: v for k, v in record.items() if "/" in k})
-            samples = sampler(num_grid_samples, seed=seed)["canvases"][-1]
+            samples = _preview(model, data, sampler, num_grid_samples, seed)
             image = visualize.grid(samples, scale=2)
             os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
             visualize.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), image)

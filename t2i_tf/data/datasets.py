@@ -1,4 +1,5 @@
-"""Image data sets by name, as float32 arrays in [0, 1], and a seeded batch stream."""
+"""Training data by name: image sets as float32 arrays in [0, 1] with a seeded batch
+stream (DRAW), and captioned MNIST with a fresh set every epoch (alignDRAW)."""
 
 import numpy as np
 
@@ -43,3 +44,69 @@ def batch_stream(images, batch_size, seed, start_step=0):
             epoch, order = e, np.random.default_rng([seed, e]).permutation(len(images))
         yield (images[order[i * batch_size:(i + 1) * batch_size]],)
         step += 1
+
+
+class ImageData:
+    """Unconditional images for DRAW: train batches, a validation set, no captions."""
+
+    captioned = False
+
+    def __init__(self, name, data_dir=None):
+        self.train = load_images(name, "train", data_dir)
+        self.valid = load_images(name, "valid", data_dir)
+        self.image_shape = self.train.shape[1:]
+
+    def train_batches(self, batch_size, seed, start_step=0):
+        return batch_stream(self.train, batch_size, seed, start_step)
+
+    def validation(self, n):
+        return self.valid[:n]
+
+
+class CaptionedMnistData:
+    """MNIST with captions for alignDRAW: a fresh, seeded set of `examples_per_epoch`
+    training examples every epoch (as in the paper), batches of dicts images/ids/mask."""
+
+    captioned = True
+
+    def __init__(self, data_dir=None, seed=0, examples_per_epoch=10000, valid_examples=1000):
+        from t2i_tf.data import captioned_mnist
+
+        self._cm = captioned_mnist
+        self.seed = seed
+        self.examples_per_epoch = examples_per_epoch
+        self.digits = captioned_mnist.digit_source("train", data_dir)
+        self.valid = captioned_mnist.load_split("valid", data_dir, valid_examples, seed)
+        self.image_shape = self.valid["images"].shape[1:]
+        self.vocabulary = captioned_mnist.VOCABULARY
+
+    def epoch(self, epoch):
+        """The training set of one epoch, as load_split returns it."""
+        cm = self._cm
+        images, captions = cm.generate(*self.digits, self.examples_per_epoch,
+                                       cm.split_rng("train", self.seed, epoch), "exclude")
+        ids, mask = self.vocabulary.pad_batch(
+            [self.vocabulary.encode(cm.tokenize(c)) for c in captions], length=cm.CAPTION_LENGTH)
+        return {"images": images, "captions": captions, "ids": ids, "mask": mask}
+
+    def train_batches(self, batch_size, seed, start_step=0):
+        del seed  # the data seed is fixed at construction
+        per_epoch = self.examples_per_epoch // batch_size
+        step, current, data = start_step, None, None
+        while True:
+            e, i = divmod(step, per_epoch)
+            if e != current:
+                current, data = e, self.epoch(e)
+            part = slice(i * batch_size, (i + 1) * batch_size)
+            yield ({k: data[k][part] for k in ("images", "ids", "mask")},)
+            step += 1
+
+    def validation(self, n):
+        return {k: self.valid[k][:n] for k in ("images", "ids", "mask")}
+
+
+def make_data(name, data_dir=None, seed=0):
+    """The training data of a data set name."""
+    if name == "captioned_mnist":
+        return CaptionedMnistData(data_dir, seed)
+    return ImageData(name, data_dir)
