@@ -66,3 +66,31 @@ def save_png(path, array):
 def save_gif(path, frames, frame_ms=60, final_ms=1500):
     durations = [frame_ms] * (len(frames) - 1) + [final_ms]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+
+
+def attention_map(weights, words, cell=12):
+    """A words x steps heat map (alignDRAW Fig. 6): weights (n_words, T) in [0, 1], the
+    words written on the left. Returns a uint8 (H, W) array."""
+    n_words, steps = weights.shape
+    label_width = 8 * max(len(w) for w in words) + 6
+    image = Image.new("L", (label_width + steps * cell, n_words * cell), 0)
+    draw = ImageDraw.Draw(image)
+    peak = max(float(np.max(weights)), 1e-8)
+    for k, word in enumerate(words):
+        draw.text((2, k * cell), word, fill=255)
+        for t in range(steps):
+            shade = int(255 * weights[k, t] / peak)
+            draw.rectangle([label_width + t * cell, k * cell,
+                            label_width + (t + 1) * cell - 1, (k + 1) * cell - 1], fill=shade)
+    return np.asarray(image)
+
+
+def stack(arrays, gap=6):
+    """Stacks uint8 (H_i, W_i) arrays vertically, left-aligned, on black."""
+    width = max(a.shape[1] for a in arrays)
+    out = np.zeros((sum(a.shape[0] for a in arrays) + gap * (len(arrays) - 1), width), np.uint8)
+    top = 0
+    for a in arrays:
+        out[top:top + a.shape[0], :a.shape[1]] = a
+        top += a.shape[0] + gap
+    return out

@@ -136,3 +136,34 @@ def test_shipped_model_samples(config, tmp_path):
     grid = np.asarray(Image.open(tmp_path / "samples.png"), dtype=np.float32) / 255.0
     # A trained model draws mostly-dark digits with bright strokes, not noise or a blank.
     assert 0.05 < grid.mean() < 0.5
+
+
+@pytest.fixture(scope="module")
+def align_workdir(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("smoke_align"))
+    result = run("t2i_tf.train", "--flagfile=flags/smoke_aligndraw", f"--workdir={folder}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+def test_aligndraw_trains_and_draws_captions(align_workdir, tmp_path):
+    assert os.path.exists(os.path.join(align_workdir, "vocabulary.json"))
+    assert [r["step"] for r in records(align_workdir)] == [2, 4]
+    result = run("t2i_tf.sample", f"--model={align_workdir}", "--num_samples=2",
+                 "--caption=the digit 3 is at the top of the digit 1 .",
+                 "--caption=the digit 7 is at the bottom left of the zebra .", f"--out={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "drawn as <unk>: zebra" in result.stderr
+    with open(tmp_path / "attention.txt") as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "the digit 3 is at the top of the digit 1 ."
+    assert sorted(w.rsplit(":", 1)[0] for w in lines[1].split()) == sorted(lines[0].split())
+    from PIL import Image
+
+    assert Image.open(tmp_path / "drawing.gif").n_frames == 3  # T = 3 in the smoke flags
+    assert Image.open(tmp_path / "attention.png").size[1] > 0
+
+
+def test_caption_model_without_caption_is_one_line(align_workdir):
+    result = run("t2i_tf.sample", f"--model={align_workdir}")
+    assert_one_line_error(result, "--caption")
