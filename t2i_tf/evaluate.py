@@ -14,8 +14,10 @@ from t2i_tf import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "draw_mnist", "A model folder, or the name of one under models/.")
-flags.DEFINE_enum("split", "test", ["train", "valid", "test"], "Split to score.")
-flags.DEFINE_enum("data", "binarized_mnist", ["binarized_mnist", "mnist"], "Data set.")
+flags.DEFINE_enum("split", "test", ["train", "valid", "test", "generalization"],
+                  "Split to score (generalization: captioned MNIST's held-out combinations).")
+flags.DEFINE_enum("data", None, ["binarized_mnist", "mnist", "captioned_mnist"],
+                  "Data set; default binarized_mnist, or captioned_mnist for caption models.")
 flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or ../shared/data.")
 flags.DEFINE_integer("iw_samples", 50, "K for the importance-sampled -log p(x); 0 skips it.")
 flags.DEFINE_integer("max_images", 0, "Score only the first N images of the split (0: all).")
@@ -36,14 +38,28 @@ def main(argv):
     from t2i_tf.metrics import likelihood
 
     model = checkpoint.load_model(FLAGS.model)
-    images = datasets.load_images(FLAGS.data, FLAGS.split, FLAGS.data_dir)
-    if FLAGS.max_images:
-        images = images[:FLAGS.max_images]
+    captioned = hasattr(model, "encode_caption")
+    data_name = FLAGS.data or ("captioned_mnist" if captioned else "binarized_mnist")
+    if captioned != (data_name == "captioned_mnist"):
+        raise cli.UsageError(f"{FLAGS.model} cannot be scored on {data_name}")
+    if captioned:
+        from t2i_tf.data import captioned_mnist
+
+        split = captioned_mnist.load_split(FLAGS.split, FLAGS.data_dir, FLAGS.max_images or None)
+        data = {k: split[k] for k in ("images", "ids", "mask")}
+        images = data["images"]
+    else:
+        if FLAGS.split == "generalization":
+            raise cli.UsageError("the generalization split belongs to captioned_mnist")
+        images = datasets.load_images(data_name, FLAGS.split, FLAGS.data_dir)
+        if FLAGS.max_images:
+            images = images[:FLAGS.max_images]
+        data = images
     start = time.time()
-    elbo = likelihood.negative_elbo(model, images, FLAGS.batch_size, FLAGS.seed)
+    elbo = likelihood.negative_elbo(model, data, FLAGS.batch_size, FLAGS.seed)
     result = {
         "model": FLAGS.model,
-        "data": FLAGS.data,
+        "data": data_name,
         "split": FLAGS.split,
         "images": len(images),
         "backend": keras.backend.backend(),
@@ -56,13 +72,13 @@ def main(argv):
             ("  reconstruction L^x", *elbo["reconstruction"]),
             ("  latent L^z", *elbo["kl"])]
     if FLAGS.iw_samples:
-        nll = likelihood.importance_sampled_nll(model, images, FLAGS.iw_samples,
+        nll = likelihood.importance_sampled_nll(model, data, FLAGS.iw_samples,
                                                 FLAGS.batch_size, FLAGS.seed)
         result.update(iw_nll_nats=nll[0], iw_nll_sem=nll[1], iw_samples=FLAGS.iw_samples)
         rows.append((f"-log p(x), importance-sampled, K={FLAGS.iw_samples}", *nll))
     result["seconds"] = round(time.time() - start, 1)
 
-    print(f"{FLAGS.model} on {FLAGS.data} {FLAGS.split} ({len(images)} images), nats per image\n")
+    print(f"{FLAGS.model} on {data_name} {FLAGS.split} ({len(images)} images), nats per image\n")
     print("| metric | value | standard error |\n| --- | ---: | ---: |")
     for name, mean, sem in rows:
         print(f"| {name} | {mean:.2f} | {sem:.2f} |")

@@ -167,3 +167,13 @@ def test_aligndraw_trains_and_draws_captions(align_workdir, tmp_path):
 def test_caption_model_without_caption_is_one_line(align_workdir):
     result = run("t2i_tf.sample", f"--model={align_workdir}")
     assert_one_line_error(result, "--caption")
+
+
+def test_evaluate_caption_model_on_generalization_split(align_workdir):
+    result = run("t2i_tf.evaluate", f"--model={align_workdir}", "--split=generalization",
+                 "--max_images=20", "--iw_samples=2", "--batch_size=10")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["data"] == "captioned_mnist" and summary["images"] == 20
+    assert summary["neg_elbo_nats"] == pytest.approx(
+        summary["reconstruction_nats"] + summary["kl_nats"], rel=1e-6)

@@ -1,5 +1,9 @@
-"""The negative variational bound (DRAW eq. 12) and an importance-sampled estimate of
--log p(x) (Burda et al. 2016) over a set of images, in nats per image.
+"""The negative variational bound (DRAW eq. 12; alignDRAW eqs. 14-15) and an
+importance-sampled estimate of -log p(x) or -log p(x | y) (Burda et al. 2016) over a data
+set, in nats per image.
+
+`data` is an image array (DRAW) or a dict of arrays images, ids, mask (caption models),
+all with the examples on the first axis.
 """
 
 import keras
@@ -8,9 +12,18 @@ import numpy as np
 from t2i_tf import jit
 
 
-def _batches(images, batch_size):
-    for start in range(0, len(images), batch_size):
-        yield images[start:start + batch_size]
+_CAPTIONED = ("images", "ids", "mask")
+
+
+def _batches(data, batch_size):
+    """Yields the positional arguments of the model's methods, batch by batch."""
+    if isinstance(data, dict):
+        n = len(data["images"])
+        for start in range(0, n, batch_size):
+            yield tuple(data[k][start:start + batch_size] for k in _CAPTIONED)
+    else:
+        for start in range(0, len(data), batch_size):
+            yield (data[start:start + batch_size],)
 
 
 def _noise(model, batch, seed, index):
@@ -18,15 +31,15 @@ def _noise(model, batch, seed, index):
     return keras.random.normal((model.steps, batch, model.z_dim), seed=seed * 1000003 + index)
 
 
-def negative_elbo(model, images, batch_size=100, seed=0):
+def negative_elbo(model, data, batch_size=100, seed=0):
     """Mean and standard error over images of L^x, L^z and L = L^x + L^z, one z per image.
 
     Returns dict name -> (mean, standard error of the mean).
     """
     loss_terms = jit.compile_method(model, model.loss_terms)
     values = {}
-    for i, x in enumerate(_batches(images, batch_size)):
-        terms = loss_terms(x, _noise(model, len(x), seed, i))
+    for i, args in enumerate(_batches(data, batch_size)):
+        terms = loss_terms(*args, _noise(model, len(args[0]), seed, i))
         for name, v in terms.items():
             values.setdefault(name, []).append(keras.ops.convert_to_numpy(v))
     out = {}
@@ -36,7 +49,7 @@ def negative_elbo(model, images, batch_size=100, seed=0):
     return out
 
 
-def importance_sampled_nll(model, images, num_samples=50, batch_size=100, seed=0):
+def importance_sampled_nll(model, data, num_samples=50, batch_size=100, seed=0):
     """-log (1/K sum_k p(x, z_k) / q(z_k | x)) with K = num_samples, averaged over images.
 
     An upper bound on -log p(x) that tightens as K grows (K = 1 gives the ELBO).
@@ -44,11 +57,12 @@ def importance_sampled_nll(model, images, num_samples=50, batch_size=100, seed=0
     """
     log_weight = jit.compile_method(model, model.log_importance_weight)
     per_image = []
-    for i, x in enumerate(_batches(images, batch_size)):
-        n = len(x)
-        tiled = np.tile(x, (num_samples, 1, 1))  # (K n, B, A), sample k of image j at k n + j
+    for i, args in enumerate(_batches(data, batch_size)):
+        n = len(args[0])
+        # (K n, ...): sample k of example j at row k n + j.
+        tiled = [np.tile(a, (num_samples,) + (1,) * (a.ndim - 1)) for a in args]
         w = keras.ops.convert_to_numpy(
-            log_weight(tiled, _noise(model, num_samples * n, seed, i)))
+            log_weight(*tiled, _noise(model, num_samples * n, seed, i)))
         w = w.reshape(num_samples, n).astype(np.float64)
         top = w.max(axis=0)
         per_image.append(-(top + np.log(np.mean(np.exp(w - top), axis=0))))
