@@ -98,10 +98,10 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
                 for s in (signal.SIGINT, signal.SIGTERM)}
     writer = summaries.SummaryWriter(os.path.join(workdir, "logs"))
     sampler = (sampling.CaptionSampler if data.captioned else sampling.PriorSampler)(model)
-    wall_before = _last_record(workdir).get("wall_s", 0.0)
-    start = time.time()
-    verbose = 1 if sys.stdout.isatty() else 2
     record = _last_record(workdir)
+    wall_before = record.get("wall_s", 0.0)  # wall time of the runs this one resumes
+    start = time.time()
+    verbose = 1 if sys.stdout.isatty() else 2  # the progress bar on a terminal
     try:
         step = int(optimizer.iterations.numpy())
         while step < train_steps and stopper.reason is None:
