@@ -1,4 +1,4 @@
-"""The same DRAW code on the TensorFlow and the JAX backend.
+"""The same DRAW and alignDRAW code on the TensorFlow and the JAX backend.
 
 Keras fixes its backend per process, so each backend runs in a subprocess: it loads the
 same model folders (written here with t2i_tf.checkpoint.save_model), evaluates them on the
@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 
 from t2i_tf import checkpoint
+from t2i_tf.models.align_draw import AlignDraw
 from t2i_tf.models.draw import Draw
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("tensorflow", "jax")
-VARIANTS = ("attn", "noattn")
+VARIANTS = ("attn", "noattn", "align", "noalign")
+CAPTIONED = ("align", "noalign")
 IMAGE, STEPS, Z, BATCH = (12, 10), 3, 4, 4
 
 SCRIPT = r"""
@@ -30,19 +32,24 @@ from t2i_tf import checkpoint
 
 folder = sys.argv[1]
 data = np.load(folder + "/inputs.npz")
-x, eps = data["x"], data["eps"]
+x, eps, ids, mask = data["x"], data["eps"], data["ids"], data["mask"]
 out = {"backend": keras.backend.backend()}
-for variant in ("attn", "noattn"):
+for variant in ("attn", "noattn", "align", "noalign"):
     model = checkpoint.load_model(folder + "/" + variant)
+    captioned = variant in ("align", "noalign")
+    args = (x, ids, mask) if captioned else (x,)
     to_list = lambda t: np.asarray(ops.convert_to_numpy(t), np.float64).tolist()
-    result = {k: to_list(v) for k, v in model.loss_terms(x, eps).items()}
-    result["log_w"] = to_list(model.log_importance_weight(x, eps))
-    generated = model.generate(eps)
+    result = {k: to_list(v) for k, v in model.loss_terms(*args, eps).items()}
+    result["log_w"] = to_list(model.log_importance_weight(*args, eps))
+    generated = model.generate(*args[1:], eps)
+    if captioned:
+        result["alpha"] = to_list(generated["alpha"])
     result["canvases"] = to_list(generated["canvases"])
     result["windows"] = to_list(generated["windows"])
     before = [np.array(v) for v in model.trainable_weights]
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    history = model.fit(x, batch_size=len(x), epochs=1, verbose=0)
+    inputs = {"images": x, "ids": ids, "mask": mask} if captioned else x
+    history = model.fit(inputs, batch_size=len(x), epochs=1, verbose=0)
     result["train_loss"] = [float(v) for v in history.history["loss"]]
     result["steps"] = int(ops.convert_to_numpy(model.optimizer.iterations))
     result["changed"] = sum(
@@ -58,15 +65,22 @@ def results(tmp_path_factory):
     folder = tmp_path_factory.mktemp("backends")
     rng = np.random.default_rng(0)
     for variant in VARIANTS:
-        model = Draw(image_shape=IMAGE, steps=STEPS, enc_units=16, dec_units=16, z_dim=Z,
-                     read_n=2, write_n=3, attention=variant == "attn", seed=0)
+        common = dict(image_shape=IMAGE, steps=STEPS, enc_units=16, dec_units=16, z_dim=Z,
+                      read_n=2, write_n=3, seed=0)
+        if variant in CAPTIONED:
+            model = AlignDraw(embed_dim=8, lang_units=8, vocab_size=24,
+                              align_units=16 if variant == "align" else 0, **common)
+        else:
+            model = Draw(attention=variant == "attn", **common)
         model.build()
         for v in model.weights:  # non-default weights, identical for both backends
             v.assign(rng.normal(0, 0.3, v.shape).astype(np.float32))
         checkpoint.save_model(str(folder / variant), model)
     x = (rng.random((BATCH, *IMAGE)) < 0.3).astype(np.float32)
     eps = rng.standard_normal((STEPS, BATCH, Z)).astype(np.float32)
-    np.savez(folder / "inputs.npz", x=x, eps=eps)
+    ids = rng.integers(2, 24, (BATCH, 6)).astype(np.int32)
+    mask = np.arange(6)[None, :] < np.array([6, 3, 1, 5])[:, None]
+    np.savez(folder / "inputs.npz", x=x, eps=eps, ids=ids, mask=mask)
 
     procs = {}
     for backend in BACKENDS:
@@ -109,8 +123,12 @@ def test_generation_agrees(results, variant):
         jax_v = np.array(results["jax"][variant][key])
         assert tf_v.shape == shape
         np.testing.assert_allclose(jax_v, tf_v, rtol=1e-5, atol=1e-6, err_msg=key)
+    if variant == "align":
+        np.testing.assert_allclose(np.array(results["jax"][variant]["alpha"]),
+                                   np.array(results["tensorflow"][variant]["alpha"]),
+                                   rtol=1e-5, atol=1e-6, err_msg="alpha")
     windows = np.array(results["tensorflow"][variant]["windows"])
-    if variant == "attn":
+    if variant != "noattn":
         assert (windows[..., 2:] > 0).all()
     else:
         assert (windows == 0).all()
