@@ -317,7 +317,8 @@ def test_load_split_arrays(fake_files):
     for ids, mask, caption in zip(data["ids"], data["mask"], data["captions"]):
         assert " ".join(cm.VOCABULARY.decode(ids)) == caption
         assert mask.all()  # every caption has 12 tokens
-    assert len(cm.load_split("test")["captions"]) == cm.DEFAULT_NUM_EXAMPLES["test"] == 1000
+    assert len(cm.load_split("valid")["captions"]) == cm.DEFAULT_NUM_EXAMPLES["valid"] == 1000
+    assert cm.DEFAULT_NUM_EXAMPLES["test"] == 10000  # one caption per MNIST test digit slot
     assert cm.DEFAULT_NUM_EXAMPLES["train"] == 10000
 
 

@@ -54,8 +54,9 @@ MNIST train [50000:60000], and of ``test`` and ``generalization`` from MNIST t10
 (half one-digit, half two-digit, each kind's triples uniform).
 
 Sizes and seeds: ``train`` is 10,000 fresh examples per epoch (as in the paper), drawn with
-``numpy.random.default_rng([seed, 0, epoch])``; ``valid``, ``test`` and ``generalization`` are
-1,000 fixed examples each, drawn with ``default_rng([seed, split_code])`` whatever the epoch.
+``numpy.random.default_rng([seed, 0, epoch])``; ``test`` is 10,000 fixed examples (the size
+the papers evaluate on), ``valid`` and ``generalization`` 1,000 each, all drawn with
+``default_rng([seed, split_code])`` whatever the epoch.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ HELD_OUT = (
 
 SPLITS = ("train", "valid", "test", "generalization")
 SPLIT_CODE = {name: i for i, name in enumerate(SPLITS)}
-DEFAULT_NUM_EXAMPLES = {"train": 10000, "valid": 1000, "test": 1000, "generalization": 1000}
+DEFAULT_NUM_EXAMPLES = {"train": 10000, "valid": 1000, "test": 10000, "generalization": 1000}
 HELD_OUT_MODES = ("exclude", "only")
 
 # (row, col) of the box's top-left pixel for each corner
