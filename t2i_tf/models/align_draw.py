@@ -142,8 +142,11 @@ class AlignDraw(keras.Model):
     def infer(self, images, ids, mask, eps):
         """Eqs. 10-13 for T steps: canvas c_T and per-step (T, batch, ...) posterior,
         prior and alpha."""
+        return self.infer_from_lang(images, self.encode_caption(ids, mask), eps)
+
+    def infer_from_lang(self, images, lang, eps):
+        """`infer` under a given caption memory (see AlignDrawCell), e.g. a mean caption."""
         x = ops.cast(images, self.compute_dtype)
-        lang = self.encode_caption(ids, mask)
         first = ops.arange(self.steps) == 0
 
         def step(state, inputs):
@@ -163,7 +166,11 @@ class AlignDraw(keras.Model):
 
     def log_importance_weight(self, images, ids, mask, eps):
         """log p(x | y, z) + log p(z | y) - log q(z | x, y) for z drawn with eps: (batch,)."""
-        tr = self.infer(images, ids, mask, eps)
+        return self.log_importance_weight_from_lang(images, self.encode_caption(ids, mask), eps)
+
+    def log_importance_weight_from_lang(self, images, lang, eps):
+        """`log_importance_weight` under a given caption memory."""
+        tr = self.infer_from_lang(images, lang, eps)
         log_px = -likelihood.bernoulli_nll(ops.cast(images, "float32"), tr["canvas"])
         log_p = latent.gaussian_log_density(tr["z"], tr["mu_prior"], tr["log_sigma_prior"])
         log_q = latent.gaussian_log_density(tr["z"], tr["mu"], tr["log_sigma"])

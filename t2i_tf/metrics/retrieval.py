@@ -1,0 +1,254 @@
+"""Image retrieval from captions (alignDRAW §4.1.3, following Kiros et al. 2014):
+for each caption, rank a shortlist of images by the model's log p(x | y) and report
+Recall@K and the median rank of the caption's true image.
+
+Protocol:
+- Shortlist: for query image i (the true image of caption i), image i itself plus its 99
+  nearest neighbours among the other images of the same split, in PIXEL space (flattened
+  images, squared L2; the paper used a CIFAR VGG's last fully-connected layer). Column 0
+  is the true image.
+- log p(x_c | y_j) is the model's importance-sampled estimate with K = num_samples
+  (K = 1: the variational lower bound itself), for every caption j and candidate c.
+- Ranking by the ratio log p(x | y) - log p(x | y_mean), where y_mean is the mean
+  sentence representation over the training captions, and by log p(x | y) alone.
+
+The mean sentence y_mean in an attention model. y_mean is the mean over the training
+captions of each caption's h_lang averaged over its real words (caption_encoder.pooled):
+one vector of size m = 2 x lang_units. It enters the model as a ONE-WORD caption memory:
+h_lang = y_mean with L = 1 and the mask all true. The alignment's softmax over one word
+is 1, so s_t = y_mean at every step t, whatever h_gen_{t-1}. For noalignDRAW the caption
+vector is the same pooled mean, so its context is y_mean directly. Since log p(x | y_mean)
+depends on the image only, it is computed once per image, not once per (caption, image).
+
+Caption memories are handed to the model through
+`model.log_importance_weight_from_lang(images, lang, eps)` (lang as AlignDraw.encode_caption
+returns it).
+"""
+
+import keras
+import numpy as np
+
+from t2i_tf import jit
+from t2i_tf.layers import caption_encoder
+from t2i_tf.metrics import nearest
+
+KS = (1, 5, 10, 50)
+_CAPTIONED = ("images", "ids", "mask")
+
+
+# ------------------------------------------------------------------ ranks and recalls
+
+
+def ranks_from_scores(scores, true_index):
+    """1-based rank of each query's true candidate; higher scores rank first.
+
+    Args:
+      scores: (n_queries, n_candidates), higher is better.
+      true_index: int or (n_queries,) ints, the column of each query's true candidate.
+
+    Returns:
+      int64 (n_queries,): 1 + the number of candidates scored STRICTLY higher than the
+      true one. Ties are resolved in the true candidate's favour (a tie counts as not
+      better), so a constant score ranks every true candidate first; a NaN score is
+      never better.
+    """
+    scores = np.asarray(scores, np.float64)
+    true_index = np.broadcast_to(np.asarray(true_index, np.int64), scores.shape[:1])
+    true = np.take_along_axis(scores, true_index[:, None], axis=1)  # (n, 1)
+    return 1 + np.sum(scores > true, axis=1).astype(np.int64)
+
+
+def recall_at_k(ranks, ks=KS):
+    """{k: percentage of queries whose true candidate has rank <= k} (R@K, in %)."""
+    ranks = np.asarray(ranks)
+    return {int(k): float(100.0 * np.mean(ranks <= k)) for k in ks}
+
+
+def median_rank(ranks):
+    """Median of the 1-based ranks (Med r; a half-integer when the middle two differ)."""
+    return float(np.median(np.asarray(ranks)))
+
+
+def rank_metrics(scores, true_index=0, ks=KS):
+    """{"r@k": R@K for k in ks, "median_rank": Med r} of one score matrix."""
+    ranks = ranks_from_scores(scores, true_index)
+    return {**{f"r@{k}": v for k, v in recall_at_k(ranks, ks).items()},
+            "median_rank": median_rank(ranks)}
+
+
+# ------------------------------------------------------------------ shortlists
+
+
+def shortlists(features, num_candidates=100, seed=0):
+    """Shortlist of each query: itself and its num_candidates - 1 nearest neighbours.
+
+    Args:
+      features: (n, ...) one feature vector (or image, flattened here) per query image;
+        pixel space is the images themselves. Distances are squared L2.
+      num_candidates: shortlist size, at most n.
+      seed: exact distance ties (duplicate images) are broken by a fixed random order
+        drawn with this seed, not in favour of low indices.
+
+    Returns:
+      int64 (n, num_candidates): row i is i, then its neighbours nearest first.
+    """
+    n = len(features)
+    if not 1 <= num_candidates <= n:
+        raise ValueError(f"num_candidates={num_candidates} outside 1..{n}")
+    rows = np.arange(n, dtype=np.int64)[:, None]
+    if num_candidates == 1:
+        return rows
+    tie_key = np.random.default_rng(seed).permutation(n)
+    idx, _ = nearest.k_nearest(features, features, num_candidates - 1, exclude_self=True,
+                               tie_key=tie_key)
+    return np.concatenate([rows, idx], axis=1)
+
+
+# ------------------------------------------------------------------ model scores
+
+
+def _noise(model, rows, seed, index):
+    return keras.random.normal((model.steps, rows, model.z_dim), seed=seed * 1000003 + index)
+
+
+def _log_mean_exp(w):
+    """log (1/K sum_k exp w_k) over axis 0 of (K, n) float64."""
+    top = w.max(axis=0)
+    return top + np.log(np.mean(np.exp(w - top), axis=0))
+
+
+def _pad_rows(a, size):
+    """a (r, ...) with its last row repeated up to `size` rows: every call of a compiled
+    function sees one batch shape, so the last, short batch does not compile it again."""
+    return np.concatenate([a, np.repeat(a[-1:], size - len(a), axis=0)]) if len(a) < size else a
+
+
+def _to_numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x), np.float64)
+
+
+def caption_scores(model, data, shortlist, num_samples=1, batch_size=500, seed=0):
+    """log p(x_c | y_j) for every caption j and every candidate c of its shortlist.
+
+    Args:
+      model: a built caption model with log_importance_weight(images, ids, mask, eps).
+      data: dict of images (n, B, A), ids (n, L), mask (n, L); caption j describes image j.
+      shortlist: int (n, C) image indices per caption (see shortlists).
+      num_samples: K of the importance-sampled estimate
+        log (1/K sum_k p(x, z_k | y) / q(z_k | x, y)); K = 1 is the ELBO.
+      batch_size: (caption, candidate) pairs per compiled call; each call runs
+        K batch_size rows (the last call padded to the same shape, so it compiles once).
+      seed: noise seed; noise is drawn per call index, so results depend on batch_size.
+
+    Returns:
+      float64 (n, C): the estimates in nats (higher is more likely).
+    """
+    log_weight = jit.compile_method(model, model.log_importance_weight)
+    images, ids, mask = (np.asarray(data[k]) for k in _CAPTIONED)
+    shortlist = np.asarray(shortlist, np.int64)
+    n, c = shortlist.shape
+    flat = shortlist.reshape(-1)  # pair p = j C + c
+    out = np.empty(n * c, np.float64)
+    size = min(batch_size, n * c)
+    for index, start in enumerate(range(0, n * c, size)):
+        pairs = np.arange(start, min(start + size, n * c))
+        padded = _pad_rows(pairs, size)
+        args = (images[flat[padded]], ids[padded // c].astype(np.int32),
+                mask[padded // c].astype(bool))
+        # (K P, ...): sample k of pair p at row k P + p.
+        tiled = [np.tile(a, (num_samples,) + (1,) * (a.ndim - 1)) for a in args]
+        w = _to_numpy(log_weight(*tiled, _noise(model, num_samples * size, seed, index)))
+        out[pairs] = _log_mean_exp(w.reshape(num_samples, size))[:len(pairs)]
+    return out.reshape(n, c)
+
+
+def mean_sentence(model, ids, mask, batch_size=1000):
+    """y_mean: the mean over captions of h_lang averaged over each caption's real words.
+
+    Args:
+      ids, mask: (N, L) the TRAINING captions.
+
+    Returns:
+      float64 (m,), m = the caption encoder's output size.
+    """
+    pool = jit.compile_method(
+        model, lambda i, k: caption_encoder.pooled(model.encoder(i, k), k))
+    total, size = 0.0, min(batch_size, len(ids))
+    for start in range(0, len(ids), size):
+        i = np.asarray(ids[start:start + size], np.int32)
+        k = np.asarray(mask[start:start + size], bool)
+        total = total + _to_numpy(pool(_pad_rows(i, size), _pad_rows(k, size)))[:len(i)].sum(0)
+    return total / len(ids)
+
+
+def mean_caption_lang(model, y_mean, batch):
+    """The caption memory of the mean sentence for `batch` images (numpy arrays).
+
+    alignDRAW: h_lang (batch, 1, m) = y_mean, mask (batch, 1) all true and the alignment's
+    keys of that one word, so alpha = 1 and s_t = y_mean at every step.
+    noalignDRAW: context (batch, m) = y_mean, mask (batch, 1).
+    """
+    y = np.asarray(y_mean, np.float32).reshape(1, -1)
+    mask = np.ones((batch, 1), bool)
+    if model.cell.alignment is None:
+        return {"context": np.repeat(y, batch, axis=0), "mask": mask}
+    keys = _to_numpy(model.cell.alignment.precompute(y[:, None, :])).astype(np.float32)
+    return {"h_lang": np.repeat(y[:, None, :], batch, axis=0), "mask": mask,
+            "keys": np.repeat(keys, batch, axis=0)}
+
+
+def mean_caption_scores(model, images, y_mean, num_samples=1, batch_size=500, seed=0):
+    """log p(x_i | y_mean) for every image i: float64 (n,), estimated as caption_scores."""
+    if not hasattr(model, "log_importance_weight_from_lang"):
+        raise AttributeError(
+            f"{type(model).__name__} has no log_importance_weight_from_lang(images, lang, "
+            "eps), which scoring under a given caption memory (y_mean) needs")
+    log_weight = jit.compile_method(model, model.log_importance_weight_from_lang)
+    images = np.asarray(images)
+    out = np.empty(len(images), np.float64)
+    size = min(batch_size, len(images))
+    lang = mean_caption_lang(model, y_mean, num_samples * size)
+    for index, start in enumerate(range(0, len(images), size)):
+        x = images[start:start + size]
+        tiled = np.tile(_pad_rows(x, size), (num_samples,) + (1,) * (x.ndim - 1))
+        w = _to_numpy(log_weight(tiled, lang, _noise(model, num_samples * size, seed, index)))
+        out[start:start + len(x)] = _log_mean_exp(w.reshape(num_samples, size))[:len(x)]
+    return out
+
+
+# ------------------------------------------------------------------ the whole protocol
+
+
+def retrieval(model, data, y_mean, shortlist=None, num_candidates=100, num_samples=1,
+              batch_size=500, seed=0, ks=KS):
+    """The retrieval protocol of the module docstring on one split.
+
+    Args:
+      model, data: as caption_scores.
+      y_mean: (m,) from mean_sentence on the training captions.
+      shortlist: (n, C) with the true image in column 0; None builds the pixel-space one
+        with num_candidates.
+
+    Returns:
+      dict: ratio and likelihood, each {"r@1", "r@5", "r@10", "r@50", "median_rank"}
+      (R@K in %), for the rankings by log p(x|y) - log p(x|y_mean) and by log p(x|y);
+      num_candidates, num_samples, feature_space ("pixels", or "given" for a shortlist
+      passed in); and the arrays shortlist (n, C),
+      scores (n, C) = log p(x_c | y_j) and mean_scores (n, C) = log p(x_c | y_mean).
+    """
+    feature_space = "given" if shortlist is not None else "pixels"
+    if shortlist is None:
+        shortlist = shortlists(data["images"], num_candidates, seed)
+    shortlist = np.asarray(shortlist)
+    scores = caption_scores(model, data, shortlist, num_samples, batch_size, seed)
+    per_image = mean_caption_scores(model, data["images"], y_mean, num_samples, batch_size,
+                                    seed + 1)
+    mean_scores = per_image[shortlist]
+    return {
+        "ratio": rank_metrics(scores - mean_scores, 0, ks),
+        "likelihood": rank_metrics(scores, 0, ks),
+        "num_candidates": int(shortlist.shape[1]),
+        "num_samples": int(num_samples),
+        "feature_space": feature_space,
+        "shortlist": shortlist, "scores": scores, "mean_scores": mean_scores,
+    }

@@ -1,0 +1,184 @@
+"""t2i_tf.metrics.retrieval: ranks, R@K and the median rank on a score matrix worked by
+hand; pixel-space shortlists against brute force; caption scores and the mean-caption path
+on a tiny alignDRAW and noalignDRAW; and the importance-sampled estimate against the bound
+on a tiny DRAW trained for a few steps."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from t2i_tf.metrics import likelihood as lik
+from t2i_tf.metrics import retrieval
+from t2i_tf.models.align_draw import AlignDraw
+from t2i_tf.models.draw import Draw
+
+
+MODEL = AlignDraw
+N, L = 6, 5
+
+
+def numpy(x):
+    return np.asarray(ops.convert_to_numpy(x), np.float64)
+
+
+# ------------------------------------------------------------------ by hand
+
+
+SCORES = np.array([[5.0, 1.0, 2.0, 3.0],   # true first: rank 1
+                   [1.0, 4.0, 2.0, 0.0],   # 4 and 2 beat it: rank 3
+                   [2.0, 2.0, 9.0, 2.0],   # only 9 beats it (ties do not): rank 2
+                   [0.0, 1.0, 2.0, 3.0],   # last: rank 4
+                   [7.0, 7.0, 7.0, 7.0]])  # all tied: rank 1
+
+
+def test_ranks_recall_and_median_by_hand():
+    ranks = retrieval.ranks_from_scores(SCORES, 0)
+    np.testing.assert_array_equal(ranks, [1, 3, 2, 4, 1])
+    assert retrieval.recall_at_k(ranks, ks=(1, 2, 3, 4)) == {1: 40.0, 2: 60.0, 3: 80.0,
+                                                             4: 100.0}
+    assert retrieval.median_rank(ranks) == 2.0
+    assert retrieval.median_rank([1, 3, 2, 4]) == 2.5
+    assert retrieval.rank_metrics(SCORES) == {"r@1": 40.0, "r@5": 100.0, "r@10": 100.0,
+                                              "r@50": 100.0, "median_rank": 2.0}
+
+
+def test_true_index_per_query():
+    ranks = retrieval.ranks_from_scores(SCORES[:4], np.array([1, 1, 2, 3]))
+    np.testing.assert_array_equal(ranks, [4, 1, 1, 1])
+
+
+# ------------------------------------------------------------------ shortlists
+
+
+def test_shortlists_hold_the_true_image_and_its_nearest_neighbours():
+    images = np.random.default_rng(0).random((30, 9, 7)).astype(np.float32)
+    s = retrieval.shortlists(images, num_candidates=8)
+    assert s.shape == (30, 8) and s.dtype == np.int64
+    np.testing.assert_array_equal(s[:, 0], np.arange(30))
+    flat = images.reshape(30, -1).astype(np.float64)
+    d = ((flat[:, None] - flat[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    np.testing.assert_array_equal(s[:, 1:], np.argsort(d, axis=1)[:, :7])
+    assert all(len(set(row)) == 8 for row in s)
+
+
+def test_shortlist_size_checked():
+    with pytest.raises(ValueError):
+        retrieval.shortlists(np.zeros((5, 2, 2)), num_candidates=6)
+
+
+# ------------------------------------------------------------------ tiny models
+
+
+def tiny(align_units):
+    model = MODEL(image_shape=(12, 12), steps=2, enc_units=8, dec_units=8, z_dim=3,
+                  read_n=2, write_n=2, vocab_size=10, embed_dim=4, lang_units=4,
+                  align_units=align_units, seed=0)
+    model.build()
+    return model
+
+
+def captioned(seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = np.array([5, 3, 1, 4, 2, 5])
+    return {"images": (rng.random((N, 12, 12)) < 0.3).astype(np.float32),
+            "ids": rng.integers(2, 10, (N, L)).astype(np.int32),
+            "mask": np.arange(L)[None, :] < lengths[:, None]}
+
+
+@pytest.fixture(scope="module", params=[8, 0], ids=["align", "noalign"])
+def model(request):
+    return tiny(request.param)
+
+
+def test_mean_caption_memory_path_agrees_with_the_caption_path():
+    model, x = tiny(8), captioned()
+    e = np.random.default_rng(1).standard_normal((2, N, 3)).astype(np.float32)
+    lang = model.encode_caption(x["ids"], x["mask"])
+    np.testing.assert_allclose(
+        numpy(model.log_importance_weight_from_lang(x["images"], lang, e)),
+        numpy(model.log_importance_weight(x["images"], x["ids"], x["mask"], e)),
+        rtol=1e-5, atol=1e-4)
+
+
+def test_caption_scores_pair_each_caption_with_its_candidates(model):
+    x = captioned()
+    shortlist = retrieval.shortlists(x["images"], num_candidates=4)
+    scores = retrieval.caption_scores(model, x, shortlist, num_samples=1, batch_size=100)
+    assert scores.shape == (N, 4) and np.all(np.isfinite(scores))
+    # K = 1 in one call: the log importance weight under the same noise, pair p = j C + c.
+    eps = keras.random.normal((2, N * 4, 3), seed=0)
+    rows = np.repeat(np.arange(N), 4)
+    expected = model.log_importance_weight(x["images"][shortlist.reshape(-1)], x["ids"][rows],
+                                           x["mask"][rows], eps)
+    np.testing.assert_allclose(scores.reshape(-1), numpy(expected), rtol=1e-5, atol=1e-3)
+    # Batches of 5 pairs (the last one padded) and K = 3: same shape, finite.
+    k3 = retrieval.caption_scores(model, x, shortlist, num_samples=3, batch_size=5)
+    assert k3.shape == (N, 4) and np.all(np.isfinite(k3))
+
+
+def test_mean_caption_path(model):
+    x = captioned()
+    y_mean = retrieval.mean_sentence(model, x["ids"], x["mask"], batch_size=4)
+    assert y_mean.shape == (8,)
+    pooled = numpy(ops.mean(ops.sum(model.encoder(x["ids"], x["mask"]), axis=1)
+                            / np.sum(x["mask"], axis=1, keepdims=True), axis=0))
+    np.testing.assert_allclose(y_mean, pooled, rtol=1e-5, atol=1e-6)
+    lang = retrieval.mean_caption_lang(model, y_mean, 3)
+    assert lang["mask"].shape == (3, 1) and lang["mask"].all()
+    out = retrieval.retrieval(model, x, y_mean, num_candidates=3, num_samples=2, batch_size=4)
+    assert out["num_candidates"] == 3 and out["feature_space"] == "pixels"
+    for ranking in ("ratio", "likelihood"):
+        assert set(out[ranking]) == {"r@1", "r@5", "r@10", "r@50", "median_rank"}
+        assert 1 <= out[ranking]["median_rank"] <= 3
+    # log p(x | y_mean) depends on the image only: one value per image, spread over pairs.
+    per_image = out["mean_scores"][:, 0]  # column 0 is image j itself
+    assert np.all(np.isfinite(per_image)) and np.all(np.isfinite(out["scores"]))
+    np.testing.assert_array_equal(out["mean_scores"], per_image[out["shortlist"]])
+
+
+def test_noalign_mean_of_one_caption_is_that_caption():
+    """noalignDRAW's caption vector is pooled h_lang, so y_mean of caption j alone scores
+    like caption j itself under the same noise."""
+    model, x = tiny(0), captioned()
+    j = 3
+    y_j = retrieval.mean_sentence(model, x["ids"][j:j + 1], x["mask"][j:j + 1])
+    per_image = retrieval.mean_caption_scores(model, x["images"], y_j, batch_size=100)
+    as_caption = retrieval.caption_scores(
+        model, {"images": x["images"], "ids": x["ids"][[j] * N], "mask": x["mask"][[j] * N]},
+        np.arange(N)[:, None], batch_size=100)
+    np.testing.assert_allclose(per_image, as_caption[:, 0], rtol=1e-5, atol=1e-3)
+
+
+def test_align_mean_caption_attends_to_its_one_word():
+    model = tiny(8)
+    lang = retrieval.mean_caption_lang(model, np.linspace(-1, 1, 8), 2)
+    state = model.cell.initial_state(2)
+    s, alpha = model.cell.sentence(state, lang)
+    np.testing.assert_allclose(numpy(alpha), 1.0)
+    np.testing.assert_allclose(numpy(s), np.tile(np.linspace(-1, 1, 8), (2, 1)), rtol=1e-6)
+
+
+# ------------------------------------------------------------------ estimate vs bound
+
+
+def test_importance_sampled_estimate_below_the_bound_and_tightening():
+    """Four binary prototypes with 5% of pixels flipped: the latent must carry which one,
+    so after 40 steps the posterior is in use and the bound is loose enough to see."""
+    rng = np.random.default_rng(0)
+    prototypes = rng.random((4, 8, 8)) < 0.4
+    images = np.logical_xor(prototypes[rng.integers(0, 4, 64)],
+                            rng.random((64, 8, 8)) < 0.05).astype(np.float32)
+    model = Draw(image_shape=(8, 8), steps=2, enc_units=16, dec_units=16, z_dim=3,
+                 read_n=2, write_n=2, attention=False, seed=0)
+    model.build()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(images, batch_size=64, epochs=40, verbose=0)
+    bound = lik.negative_elbo(model, images, batch_size=64, seed=1)
+    assert bound["kl"][0] > 1.0  # the latent is used
+    nll = [lik.importance_sampled_nll(model, images, k, batch_size=64, seed=1)[0]
+           for k in (1, 5, 50)]
+    assert nll[0] == pytest.approx(bound["total"][0], abs=0.5)  # K = 1: the bound, one z
+    assert nll[2] < nll[1] < nll[0], nll
+    assert nll[2] <= bound["total"][0] - 0.2, (nll, bound["total"])
