@@ -1,16 +1,31 @@
-"""Scores a trained model: `python -m t2i_tf.evaluate --model=models/draw_mnist --split=test`.
+"""Scores a trained model; prints a Markdown table and, as its last line, one JSON object.
 
-Prints a Markdown table and, as its last line, one JSON object with every figure:
-the negative variational bound (the DRAW paper's column) and an importance-sampled
-estimate of -log p(x) with K samples, both in nats per image.
+  python -m t2i_tf.evaluate --model=draw_mnist --split=test
+  python -m t2i_tf.evaluate --model=aligndraw_mnist_captions --split=test \
+      --metrics=elbo,iw_nll,retrieval,ssim,attention,nearest --out_dir=eval/
+
+Metrics (nats per image; the papers' protocols, see docs/RESULTS.md):
+  elbo       the negative variational bound, one z per image (DRAW's bound column;
+             alignDRAW eqs. 14-15).
+  iw_nll     -log p(x) (or -log p(x | y)) importance-sampled with K = --iw_samples.
+  retrieval  caption models: for each caption, its true image among --retrieval_candidates
+             candidates (the true one and its nearest neighbours in pixel space), ranked by
+             log p(x | y) - log p(x | y_mean) and by log p(x | y); R@1/5/10/50, median rank.
+  ssim       caption models: --ssim_samples prior samples per caption against its image.
+  attention  caption models: words by attention weight, and which words draw it most.
+  nearest    samples beside their closest training image in pixel L2 (no copying).
 """
 
 import json
+import os
 import time
 
 from absl import flags
 
 from t2i_tf import cli
+
+METRICS = ("elbo", "iw_nll", "retrieval", "ssim", "attention", "nearest")
+CAPTION_ONLY = ("retrieval", "ssim", "attention")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "draw_mnist", "A model folder, or the name of one under models/.")
@@ -19,69 +34,148 @@ flags.DEFINE_enum("split", "test", ["train", "valid", "test", "generalization"],
 flags.DEFINE_enum("data", None, ["binarized_mnist", "mnist", "captioned_mnist"],
                   "Data set; default binarized_mnist, or captioned_mnist for caption models.")
 flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or ../shared/data.")
-flags.DEFINE_integer("iw_samples", 50, "K for the importance-sampled -log p(x); 0 skips it.")
-flags.DEFINE_integer("max_images", 0, "Score only the first N images of the split (0: all).")
-flags.DEFINE_integer("batch_size", 100, "Images per batch.")
+flags.DEFINE_list("metrics", ["elbo", "iw_nll"], f"Any of {','.join(METRICS)}.")
+flags.DEFINE_integer("iw_samples", 50, "K for the importance-sampled -log p(x).")
+flags.DEFINE_integer("retrieval_candidates", 100, "Shortlist size per caption.")
+flags.DEFINE_integer("retrieval_samples", 1, "K of the log p(x | y) estimates ranked.")
+flags.DEFINE_integer("ssim_samples", 50, "Prior samples per caption for SSIM.")
+flags.DEFINE_integer("attention_samples", 10, "Samples per caption for the attention report.")
+flags.DEFINE_integer("max_images", 0, "Score only the first N examples of the split (0: all).")
+flags.DEFINE_integer("batch_size", 100, "Examples per batch.")
 flags.DEFINE_integer("seed", 0, "Seed of the noise.")
 flags.DEFINE_string("json_out", None, "Also write the JSON object to this file.")
-flags.register_validator("iw_samples", lambda v: v >= 0, message="must be >= 0")
+flags.DEFINE_string("out_dir", None, "Folder for pictures (nearest.png, attention.png).")
+for _name in ("iw_samples", "retrieval_candidates", "retrieval_samples", "ssim_samples",
+              "attention_samples", "batch_size"):
+    flags.register_validator(_name, lambda v: v > 0, message="must be positive")
 flags.register_validator("max_images", lambda v: v >= 0, message="must be >= 0")
-flags.register_validator("batch_size", lambda v: v > 0, message="must be positive")
+flags.register_validator("metrics", lambda v: set(v) <= set(METRICS),
+                         message=f"metrics are {', '.join(METRICS)}")
+
+
+def _load(model, captioned, data_name):
+    """(data for the metrics, images, training images for `nearest`, vocabulary or None)."""
+    from t2i_tf import checkpoint
+    from t2i_tf.data import captioned_mnist, datasets
+
+    limit = FLAGS.max_images or None
+    if captioned:
+        split = captioned_mnist.load_split(FLAGS.split, FLAGS.data_dir, limit)
+        data = {k: split[k] for k in ("images", "ids", "mask")}
+        train = captioned_mnist.load_split("train", FLAGS.data_dir, 10000)
+        return data, data["images"], train, checkpoint.load_vocabulary(FLAGS.model)
+    if FLAGS.split == "generalization":
+        raise cli.UsageError("the generalization split belongs to captioned_mnist")
+    images = datasets.load_images(data_name, FLAGS.split, FLAGS.data_dir)[:limit]
+    return images, images, {"images": datasets.load_images(data_name, "train", FLAGS.data_dir)}, None
 
 
 def main(argv):
     del argv
     import keras
+    import numpy as np
 
-    from t2i_tf import checkpoint
-    from t2i_tf.data import datasets
-    from t2i_tf.metrics import likelihood
+    from t2i_tf import checkpoint, sampling, visualize
+    from t2i_tf.metrics import attention_report, likelihood, nearest, retrieval, ssim
 
     model = checkpoint.load_model(FLAGS.model)
     captioned = hasattr(model, "encode_caption")
     data_name = FLAGS.data or ("captioned_mnist" if captioned else "binarized_mnist")
     if captioned != (data_name == "captioned_mnist"):
         raise cli.UsageError(f"{FLAGS.model} cannot be scored on {data_name}")
-    if captioned:
-        from t2i_tf.data import captioned_mnist
+    wanted = [m for m in METRICS if m in FLAGS.metrics]
+    if not captioned and set(wanted) & set(CAPTION_ONLY):
+        raise cli.UsageError(f"{', '.join(sorted(set(wanted) & set(CAPTION_ONLY)))} need a "
+                             "caption model")
+    if FLAGS.out_dir:
+        os.makedirs(FLAGS.out_dir, exist_ok=True)
+    data, images, train, vocabulary = _load(model, captioned, data_name)
+    bs, seed = FLAGS.batch_size, FLAGS.seed
+    result = {"model": FLAGS.model, "data": data_name, "split": FLAGS.split,
+              "images": len(images), "backend": keras.backend.backend()}
+    rows, seconds = [], {}
 
-        split = captioned_mnist.load_split(FLAGS.split, FLAGS.data_dir, FLAGS.max_images or None)
-        data = {k: split[k] for k in ("images", "ids", "mask")}
-        images = data["images"]
-    else:
-        if FLAGS.split == "generalization":
-            raise cli.UsageError("the generalization split belongs to captioned_mnist")
-        images = datasets.load_images(data_name, FLAGS.split, FLAGS.data_dir)
-        if FLAGS.max_images:
-            images = images[:FLAGS.max_images]
-        data = images
-    start = time.time()
-    elbo = likelihood.negative_elbo(model, data, FLAGS.batch_size, FLAGS.seed)
-    result = {
-        "model": FLAGS.model,
-        "data": data_name,
-        "split": FLAGS.split,
-        "images": len(images),
-        "backend": keras.backend.backend(),
-        "neg_elbo_nats": elbo["total"][0],
-        "neg_elbo_sem": elbo["total"][1],
-        "reconstruction_nats": elbo["reconstruction"][0],
-        "kl_nats": elbo["kl"][0],
-    }
-    rows = [("negative ELBO (L^x + L^z)", *elbo["total"]),
-            ("  reconstruction L^x", *elbo["reconstruction"]),
-            ("  latent L^z", *elbo["kl"])]
-    if FLAGS.iw_samples:
-        nll = likelihood.importance_sampled_nll(model, data, FLAGS.iw_samples,
-                                                FLAGS.batch_size, FLAGS.seed)
-        result.update(iw_nll_nats=nll[0], iw_nll_sem=nll[1], iw_samples=FLAGS.iw_samples)
-        rows.append((f"-log p(x), importance-sampled, K={FLAGS.iw_samples}", *nll))
-    result["seconds"] = round(time.time() - start, 1)
+    def timed(name, fn):
+        start = time.time()
+        out = fn()
+        seconds[name] = round(time.time() - start, 1)
+        return out
 
-    print(f"{FLAGS.model} on {data_name} {FLAGS.split} ({len(images)} images), nats per image\n")
-    print("| metric | value | standard error |\n| --- | ---: | ---: |")
-    for name, mean, sem in rows:
-        print(f"| {name} | {mean:.2f} | {sem:.2f} |")
+    if "elbo" in wanted:
+        elbo = timed("elbo", lambda: likelihood.negative_elbo(model, data, bs, seed))
+        result.update(neg_elbo_nats=elbo["total"][0], neg_elbo_sem=elbo["total"][1],
+                      reconstruction_nats=elbo["reconstruction"][0], kl_nats=elbo["kl"][0])
+        rows += [("negative ELBO (L^x + L^z), nats", *elbo["total"]),
+                 ("  reconstruction L^x", *elbo["reconstruction"]),
+                 ("  latent L^z", *elbo["kl"])]
+    if "iw_nll" in wanted:
+        k = FLAGS.iw_samples
+        nll = timed("iw_nll", lambda: likelihood.importance_sampled_nll(model, data, k, bs, seed))
+        result.update(iw_nll_nats=nll[0], iw_nll_sem=nll[1], iw_samples=k)
+        rows.append((f"-log p(x{' | y' if captioned else ''}), importance-sampled, K={k}", *nll))
+    if "retrieval" in wanted:
+        def run_retrieval():
+            y_mean = retrieval.mean_sentence(model, train["ids"], train["mask"])
+            return retrieval.retrieval(model, data, y_mean, None, FLAGS.retrieval_candidates,
+                                       FLAGS.retrieval_samples, 5 * bs, seed)
+        r = timed("retrieval", run_retrieval)
+        result["retrieval"] = {k: r[k] for k in ("ratio", "likelihood", "num_candidates",
+                                                 "num_samples", "feature_space")}
+        for ranking in ("ratio", "likelihood"):
+            m = r[ranking]
+            rows += [(f"retrieval by {ranking}: R@{k}, %", m[f"r@{k}"], None) for k in (1, 5, 10, 50)]
+            rows.append((f"retrieval by {ranking}: median rank", m["median_rank"], None))
+    if "ssim" in wanted:
+        s = timed("ssim", lambda: ssim.caption_ssim(model, data, FLAGS.ssim_samples, 5 * bs, seed))
+        result.update(ssim_mean=s["mean"], ssim_std=s["std"], ssim_samples=FLAGS.ssim_samples)
+        rows.append((f"SSIM, {FLAGS.ssim_samples} samples per caption (mean, std)", s["mean"], s["std"]))
+    if "attention" in wanted:
+        def run_attention():
+            alpha = attention_report.sample_alpha(model, data["ids"], data["mask"],
+                                                  FLAGS.attention_samples, 5 * bs, seed)
+            weights = attention_report.word_weights(alpha)
+            return alpha, weights, attention_report.attention_summary(
+                weights, data["ids"], data["mask"], vocabulary)
+        alpha, weights, summary = timed("attention", run_attention)
+        result["attention_top_words"] = summary[:8]
+        for entry in summary[:5]:
+            rows.append((f"attention: '{entry['word']}' mean weight (top-word rate)",
+                         entry["mean_weight"], entry["top_rate"]))
+        if FLAGS.out_dir:
+            maps = attention_report.word_step_maps(alpha)
+            pictures, ranked = [], []
+            for j in range(min(8, len(maps))):
+                report = attention_report.caption_report(weights[j], maps[j], data["ids"][j],
+                                                         data["mask"][j], vocabulary)
+                pictures.append(visualize.attention_map(report["map"], report["words"]))
+                ranked.append(" ".join(f"{w}:{v:.3f}" for w, _, v in report["ranked"]))
+            with open(os.path.join(FLAGS.out_dir, "attention.txt"), "w") as f:
+                f.write("\n".join(ranked) + "\n")
+            if pictures:
+                visualize.save_png(os.path.join(FLAGS.out_dir, "attention.png"),
+                                   visualize.stack(pictures))
+    if "nearest" in wanted:
+        def run_nearest():
+            if captioned:
+                n = min(8, len(images))
+                out = sampling.CaptionSampler(model)(data["ids"][:n], data["mask"][:n], seed=seed)
+            else:
+                out = sampling.PriorSampler(model)(16, seed=seed)
+            samples = out["canvases"][-1]
+            idx, dist = nearest.nearest_training(samples, train["images"])
+            return samples, idx, dist
+        samples, idx, dist = timed("nearest", run_nearest)
+        result["nearest_l2_mean"] = float(np.mean(dist))
+        rows.append(("nearest training image, pixel L2 (mean over samples)", float(np.mean(dist)), None))
+        if FLAGS.out_dir:
+            visualize.save_png(os.path.join(FLAGS.out_dir, "nearest.png"),
+                               nearest.side_by_side(samples, train["images"], idx, scale=2))
+    result["seconds"] = seconds
+
+    print(f"{FLAGS.model} on {data_name} {FLAGS.split} ({len(images)} examples)\n")
+    print("| metric | value | ± |\n| --- | ---: | ---: |")
+    for name, value, spread in rows:
+        print(f"| {name} | {value:.3f} | {'' if spread is None else f'{spread:.3f}'} |")
     line = json.dumps(result)
     if FLAGS.json_out:
         with open(FLAGS.json_out, "w") as f:

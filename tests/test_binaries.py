@@ -117,6 +117,11 @@ def test_unwritable_output_is_one_line(workdir, tmp_path):
     assert_one_line_error(result, str(blocker))
 
 
+def test_caption_metrics_need_a_caption_model(workdir):
+    assert_one_line_error(run("t2i_tf.evaluate", f"--model={workdir}", "--metrics=ssim"),
+                          "caption model")
+
+
 def test_unknown_model_is_one_line():
     result = run("t2i_tf.sample", "--model=no_such_model")
     assert_one_line_error(result, "no_such_model")
@@ -169,11 +174,23 @@ def test_caption_model_without_caption_is_one_line(align_workdir):
     assert_one_line_error(result, "--caption")
 
 
-def test_evaluate_caption_model_on_generalization_split(align_workdir):
+def test_evaluate_caption_model_on_generalization_split(align_workdir, tmp_path):
     result = run("t2i_tf.evaluate", f"--model={align_workdir}", "--split=generalization",
-                 "--max_images=20", "--iw_samples=2", "--batch_size=10")
+                 "--max_images=20", "--iw_samples=2", "--batch_size=10",
+                 "--metrics=elbo,iw_nll,retrieval,ssim,attention,nearest",
+                 "--retrieval_candidates=10", "--ssim_samples=2", "--attention_samples=2",
+                 f"--out_dir={tmp_path}", f"--json_out={tmp_path}/eval.json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    with open(tmp_path / "eval.json") as f:
+        assert json.load(f) == summary
     assert summary["data"] == "captioned_mnist" and summary["images"] == 20
+    assert summary["retrieval"]["num_candidates"] == 10
+    assert 0 <= summary["retrieval"]["ratio"]["r@1"] <= summary["retrieval"]["ratio"]["r@5"] <= 100
+    assert -1 <= summary["ssim_mean"] <= 1
+    assert set(summary["seconds"]) == {"elbo", "iw_nll", "retrieval", "ssim", "attention",
+                                       "nearest"}
+    for name in ("attention.png", "attention.txt", "nearest.png"):
+        assert (tmp_path / name).exists()
     assert summary["neg_elbo_nats"] == pytest.approx(
         summary["reconstruction_nats"] + summary["kl_nats"], rel=1e-6)
