@@ -36,6 +36,7 @@ flags.DEFINE_enum("data", None, ["binarized_mnist", "mnist", "captioned_mnist"],
 flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or ../shared/data.")
 flags.DEFINE_list("metrics", ["elbo", "iw_nll"], f"Any of {','.join(METRICS)}.")
 flags.DEFINE_integer("iw_samples", 50, "K for the importance-sampled -log p(x).")
+flags.DEFINE_integer("iw_max_images", 0, "Importance-sample only the first N examples (0: all).")
 flags.DEFINE_integer("retrieval_candidates", 100, "Shortlist size per caption.")
 flags.DEFINE_integer("retrieval_samples", 1, "K of the log p(x | y) estimates ranked.")
 flags.DEFINE_integer("ssim_samples", 50, "Prior samples per caption for SSIM.")
@@ -49,6 +50,7 @@ for _name in ("iw_samples", "retrieval_candidates", "retrieval_samples", "ssim_s
               "attention_samples", "batch_size"):
     flags.register_validator(_name, lambda v: v > 0, message="must be positive")
 flags.register_validator("max_images", lambda v: v >= 0, message="must be >= 0")
+flags.register_validator("iw_max_images", lambda v: v >= 0, message="must be >= 0")
 flags.register_validator("metrics", lambda v: set(v) <= set(METRICS),
                          message=f"metrics are {', '.join(METRICS)}")
 
@@ -109,10 +111,12 @@ def main(argv):
                  ("  reconstruction L^x", *elbo["reconstruction"]),
                  ("  latent L^z", *elbo["kl"])]
     if "iw_nll" in wanted:
-        k = FLAGS.iw_samples
-        nll = timed("iw_nll", lambda: likelihood.importance_sampled_nll(model, data, k, bs, seed))
-        result.update(iw_nll_nats=nll[0], iw_nll_sem=nll[1], iw_samples=k)
-        rows.append((f"-log p(x{' | y' if captioned else ''}), importance-sampled, K={k}", *nll))
+        k, n = FLAGS.iw_samples, min(FLAGS.iw_max_images or len(images), len(images))
+        subset = {key: v[:n] for key, v in data.items()} if captioned else data[:n]
+        nll = timed("iw_nll", lambda: likelihood.importance_sampled_nll(model, subset, k, bs, seed))
+        result.update(iw_nll_nats=nll[0], iw_nll_sem=nll[1], iw_samples=k, iw_images=n)
+        rows.append((f"-log p(x{' | y' if captioned else ''}), importance-sampled, K={k}, "
+                     f"first {n} examples", *nll))
     if "retrieval" in wanted:
         def run_retrieval():
             y_mean = retrieval.mean_sentence(model, train["ids"], train["mask"])

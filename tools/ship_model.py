@@ -44,7 +44,8 @@ def main(argv):
     with open(os.path.join(target, checkpoint.CONFIG)) as f:
         config = json.load(f)
     size_mb = os.path.getsize(os.path.join(target, checkpoint.WEIGHTS)) / 2**20
-    iw = (f"| -log p(x), importance-sampled, K={result['iw_samples']} | "
+    iw = (f"| -log p(x), importance-sampled, K={result['iw_samples']}, first "
+          f"{result['iw_images']:,} test images | "
           f"{result['iw_nll_nats']:.2f} ± {result['iw_nll_sem']:.2f} |\n"
           if "iw_nll_nats" in result else "")
     card = f"""# {FLAGS.name}
