@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from t2i_tf import jit
+from t2i_tf.metrics import likelihood
 
 
 def sample_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0):
@@ -35,8 +36,7 @@ def sample_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0):
         stop = min(start + per_call, len(ids))
         # Row j S + s holds sample s of caption start + j; a short last call is padded.
         rows = np.minimum(np.arange(start, start + per_call), stop - 1).repeat(num_samples)
-        eps = keras.random.normal((model.steps, len(rows), model.z_dim),
-                                  seed=seed * 1000003 + index)
+        eps = likelihood.noise(model, len(rows), seed, index)
         a = np.asarray(keras.ops.convert_to_numpy(alphas(ids[rows], mask[rows], eps)))
         a = a.reshape(a.shape[0], per_call, num_samples, a.shape[-1])  # (T, captions, S, L)
         out.append(a.transpose(1, 2, 0, 3)[:stop - start])

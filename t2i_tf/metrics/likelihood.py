@@ -26,9 +26,17 @@ def _batches(data, batch_size):
             yield (data[start:start + batch_size],)
 
 
-def _noise(model, batch, seed, index):
-    # One fixed draw per (seed, batch index): results do not depend on batch order.
-    return keras.random.normal((model.steps, batch, model.z_dim), seed=seed * 1000003 + index)
+def noise(model, rows, seed, index):
+    """Standard normal (T, rows, z_dim) for call `index` of a metric: one fixed draw per
+    (seed, index), so a metric's value does not depend on the order of its calls."""
+    return keras.random.normal((model.steps, rows, model.z_dim), seed=seed * 1000003 + index)
+
+
+def log_mean_exp(w):
+    """log (1/K sum_k exp w_k) over axis 0 of (K, n), in float64."""
+    w = np.asarray(w, np.float64)
+    top = w.max(axis=0)
+    return top + np.log(np.mean(np.exp(w - top), axis=0))
 
 
 def negative_elbo(model, data, batch_size=100, seed=0):
@@ -39,7 +47,7 @@ def negative_elbo(model, data, batch_size=100, seed=0):
     loss_terms = jit.compile_method(model, model.loss_terms)
     values = {}
     for i, args in enumerate(_batches(data, batch_size)):
-        terms = loss_terms(*args, _noise(model, len(args[0]), seed, i))
+        terms = loss_terms(*args, noise(model, len(args[0]), seed, i))
         for name, v in terms.items():
             values.setdefault(name, []).append(keras.ops.convert_to_numpy(v))
     out = {}
@@ -62,9 +70,7 @@ def importance_sampled_nll(model, data, num_samples=50, batch_size=100, seed=0):
         # (K n, ...): sample k of example j at row k n + j.
         tiled = [np.tile(a, (num_samples,) + (1,) * (a.ndim - 1)) for a in args]
         w = keras.ops.convert_to_numpy(
-            log_weight(*tiled, _noise(model, num_samples * n, seed, i)))
-        w = w.reshape(num_samples, n).astype(np.float64)
-        top = w.max(axis=0)
-        per_image.append(-(top + np.log(np.mean(np.exp(w - top), axis=0))))
+            log_weight(*tiled, noise(model, num_samples * n, seed, i)))
+        per_image.append(-log_mean_exp(w.reshape(num_samples, n)))
     v = np.concatenate(per_image)
     return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0

@@ -30,7 +30,7 @@ import numpy as np
 
 from t2i_tf import jit
 from t2i_tf.layers import caption_encoder
-from t2i_tf.metrics import nearest
+from t2i_tf.metrics import likelihood, nearest
 
 KS = (1, 5, 10, 50)
 _CAPTIONED = ("images", "ids", "mask")
@@ -107,16 +107,6 @@ def shortlists(features, num_candidates=100, seed=0):
 # ------------------------------------------------------------------ model scores
 
 
-def _noise(model, rows, seed, index):
-    return keras.random.normal((model.steps, rows, model.z_dim), seed=seed * 1000003 + index)
-
-
-def _log_mean_exp(w):
-    """log (1/K sum_k exp w_k) over axis 0 of (K, n) float64."""
-    top = w.max(axis=0)
-    return top + np.log(np.mean(np.exp(w - top), axis=0))
-
-
 def _pad_rows(a, size):
     """a (r, ...) with its last row repeated up to `size` rows: every call of a compiled
     function sees one batch shape, so the last, short batch does not compile it again."""
@@ -157,8 +147,9 @@ def caption_scores(model, data, shortlist, num_samples=1, batch_size=500, seed=0
                 mask[padded // c].astype(bool))
         # (K P, ...): sample k of pair p at row k P + p.
         tiled = [np.tile(a, (num_samples,) + (1,) * (a.ndim - 1)) for a in args]
-        w = _to_numpy(log_weight(*tiled, _noise(model, num_samples * size, seed, index)))
-        out[pairs] = _log_mean_exp(w.reshape(num_samples, size))[:len(pairs)]
+        eps = likelihood.noise(model, num_samples * size, seed, index)
+        w = _to_numpy(log_weight(*tiled, eps))
+        out[pairs] = likelihood.log_mean_exp(w.reshape(num_samples, size))[:len(pairs)]
     return out.reshape(n, c)
 
 
@@ -211,8 +202,9 @@ def mean_caption_scores(model, images, y_mean, num_samples=1, batch_size=500, se
     for index, start in enumerate(range(0, len(images), size)):
         x = images[start:start + size]
         tiled = np.tile(_pad_rows(x, size), (num_samples,) + (1,) * (x.ndim - 1))
-        w = _to_numpy(log_weight(tiled, lang, _noise(model, num_samples * size, seed, index)))
-        out[start:start + len(x)] = _log_mean_exp(w.reshape(num_samples, size))[:len(x)]
+        eps = likelihood.noise(model, num_samples * size, seed, index)
+        w = _to_numpy(log_weight(tiled, lang, eps))
+        out[start:start + len(x)] = likelihood.log_mean_exp(w.reshape(num_samples, size))[:len(x)]
     return out
 
 

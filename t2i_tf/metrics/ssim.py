@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from t2i_tf import jit
+from t2i_tf.metrics import likelihood
 
 WINDOW = 11
 SIGMA = 1.5
@@ -68,10 +69,6 @@ def ssim(a, b, data_range=1.0, window=WINDOW, sigma=SIGMA, k1=K1, k2=K2):
     return np.mean(luminance * contrast_structure, axis=(-2, -1))
 
 
-def _noise(model, rows, seed, index):
-    return keras.random.normal((model.steps, rows, model.z_dim), seed=seed * 1000003 + index)
-
-
 def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0):
     """SSIM between samples from the prior P(x | y_j) and caption j's true image.
 
@@ -97,7 +94,7 @@ def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0):
         # Row j S + s holds sample s of caption start + j; a short last call is padded.
         rows = np.minimum(np.arange(start, start + per_call), stop - 1).repeat(num_samples)
         canvases = final(ids[rows].astype(np.int32), mask[rows].astype(bool),
-                         _noise(model, len(rows), seed, index))
+                         likelihood.noise(model, len(rows), seed, index))
         canvases = np.asarray(keras.ops.convert_to_numpy(canvases))
         canvases = canvases.reshape(per_call, num_samples, *canvases.shape[1:])
         values.append(ssim(canvases[:stop - start], images[start:stop, None]))  # (captions, S)
