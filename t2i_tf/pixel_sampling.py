@@ -75,7 +75,9 @@ def ancestral(step_fn, state, length, start_token, seed, temperature=1.0, noise=
       length: Python int, the number of positions to generate.
       start_token: int or (batch,) int tensor, the token fed at position 0.
       seed: an int or a keras.random.SeedGenerator (a JAX key array on the JAX backend).
-        The same int gives the same samples on the same backend.
+        The same int gives the same samples on the same backend and compilation mode
+        (TensorFlow's stateless RNG may use another algorithm under XLA than eagerly).
+        Unused when `noise` is given.
       temperature: > 0; below 1 sharpens, above 1 flattens the distribution.
       noise: optional (length, batch) uniforms in [0, 1) used instead of drawing from
         `seed`; lets a compiled caller pass fresh randomness as an input.
