@@ -20,6 +20,7 @@ from keras import ops
 
 from t2i_tf.layers import alignment, caption_encoder, latent, likelihood, scan
 from t2i_tf.models.draw import DrawCell, window_vector
+from t2i_tf.models.variational import VariationalModel
 
 
 class AlignDrawCell(DrawCell):
@@ -83,7 +84,7 @@ class AlignDrawCell(DrawCell):
                 "align_units": self.align_units}
 
 
-class AlignDraw(keras.Model):
+class AlignDraw(VariationalModel):
     """alignDRAW (align_units > 0) or noalignDRAW (align_units = 0).
 
     Args:
@@ -116,8 +117,6 @@ class AlignDraw(keras.Model):
         self.cell = AlignDrawCell(image_shape, enc_units, dec_units, z_dim, read_n, write_n,
                                   2 * lang_units, align_units or None, attention, name="cell")
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
-        self.kl_tracker = keras.metrics.Mean(name="kl")
 
     def build(self, input_shape=None):
         self.encoder.build((None, None))
@@ -203,16 +202,6 @@ class AlignDraw(keras.Model):
         images = inputs["images"]
         return self.loss_terms(images, inputs["ids"], inputs["mask"],
                                self.noise(ops.shape(images)[0]))
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return ops.mean(y_pred["total"])
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        logs = super().compute_metrics(x, y, y_pred, sample_weight)
-        self.reconstruction_tracker.update_state(y_pred["reconstruction"])
-        self.kl_tracker.update_state(y_pred["kl"])
-        return {**logs, "reconstruction": self.reconstruction_tracker.result(),
-                "kl": self.kl_tracker.result()}
 
     def get_config(self):
         cell, enc = self.cell, self.encoder

@@ -9,6 +9,7 @@ import keras
 from keras import ops
 
 from t2i_tf.layers import filterbank, latent, likelihood, scan
+from t2i_tf.models.variational import VariationalModel
 
 
 class DrawCell(keras.layers.Layer):
@@ -123,7 +124,7 @@ def window_vector(window):
     return ops.concatenate([window[k] for k in keys], axis=-1)
 
 
-class Draw(keras.Model):
+class Draw(VariationalModel):
     """DRAW with a Bernoulli likelihood on sigmoid(c_T).
 
     Args:
@@ -148,8 +149,6 @@ class Draw(keras.Model):
         self.cell = DrawCell(image_shape, enc_units, dec_units, z_dim, read_n, write_n,
                              attention, name="cell")
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
-        self.kl_tracker = keras.metrics.Mean(name="kl")
 
     def build(self, input_shape=None):
         self.cell.build()
@@ -217,16 +216,6 @@ class Draw(keras.Model):
 
     def call(self, x, training=False):
         return self.loss_terms(x, self.noise(ops.shape(x)[0]))
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return ops.mean(y_pred["total"])
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        logs = super().compute_metrics(x, y, y_pred, sample_weight)
-        self.reconstruction_tracker.update_state(y_pred["reconstruction"])
-        self.kl_tracker.update_state(y_pred["kl"])
-        return {**logs, "reconstruction": self.reconstruction_tracker.result(),
-                "kl": self.kl_tracker.result()}
 
     def get_config(self):
         cell = self.cell
