@@ -117,6 +117,10 @@ def main(argv):
         result.update(iw_nll_nats=nll[0], iw_nll_sem=nll[1], iw_samples=k, iw_images=n)
         rows.append((f"-log p(x{' | y' if captioned else ''}), importance-sampled, K={k}, "
                      f"first {n} examples", *nll))
+        if n < len(images):  # the bound on the same examples, to compare with
+            sub = likelihood.negative_elbo(model, subset, bs, seed)["total"]
+            result.update(iw_images_neg_elbo_nats=sub[0], iw_images_neg_elbo_sem=sub[1])
+            rows.append((f"negative ELBO on the same first {n} examples", *sub))
     if "retrieval" in wanted:
         def run_retrieval():
             y_mean = retrieval.mean_sentence(model, train["ids"], train["mask"])

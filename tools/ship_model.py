@@ -44,10 +44,15 @@ def main(argv):
     with open(os.path.join(target, checkpoint.CONFIG)) as f:
         config = json.load(f)
     size_mb = os.path.getsize(os.path.join(target, checkpoint.WEIGHTS)) / 2**20
-    iw = (f"| -log p(x), importance-sampled, K={result['iw_samples']}, first "
-          f"{result['iw_images']:,} test images | "
-          f"{result['iw_nll_nats']:.2f} ± {result['iw_nll_sem']:.2f} |\n"
-          if "iw_nll_nats" in result else "")
+    iw = ""
+    if "iw_nll_nats" in result:
+        iw = (f"| -log p(x), importance-sampled, K={result['iw_samples']}, first "
+              f"{result['iw_images']:,} test images | "
+              f"{result['iw_nll_nats']:.2f} ± {result['iw_nll_sem']:.2f} |\n")
+        if "iw_images_neg_elbo_nats" in result:
+            iw += (f"| negative ELBO on those {result['iw_images']:,} images | "
+                   f"{result['iw_images_neg_elbo_nats']:.2f} ± "
+                   f"{result['iw_images_neg_elbo_sem']:.2f} |\n")
     card = f"""# {FLAGS.name}
 
 {config['model']} with `{json.dumps(config['config'], sort_keys=True)}`
