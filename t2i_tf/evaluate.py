@@ -55,8 +55,11 @@ flags.register_validator("metrics", lambda v: set(v) <= set(METRICS),
                          message=f"metrics are {', '.join(METRICS)}")
 
 
-def _load(model, captioned, data_name):
-    """(data for the metrics, images, training images for `nearest`, vocabulary or None)."""
+def _load(captioned, data_name, need_train):
+    """(data for the metrics, its images, the training set or None, vocabulary or None).
+
+    The training set (for retrieval's mean caption and for `nearest`) is read only if needed.
+    """
     from t2i_tf import checkpoint
     from t2i_tf.data import captioned_mnist, datasets
 
@@ -64,12 +67,14 @@ def _load(model, captioned, data_name):
     if captioned:
         split = captioned_mnist.load_split(FLAGS.split, FLAGS.data_dir, limit)
         data = {k: split[k] for k in ("images", "ids", "mask")}
-        train = captioned_mnist.load_split("train", FLAGS.data_dir, 10000)
+        train = captioned_mnist.load_split("train", FLAGS.data_dir, 10000) if need_train else None
         return data, data["images"], train, checkpoint.load_vocabulary(FLAGS.model)
     if FLAGS.split == "generalization":
         raise cli.UsageError("the generalization split belongs to captioned_mnist")
     images = datasets.load_images(data_name, FLAGS.split, FLAGS.data_dir)[:limit]
-    return images, images, {"images": datasets.load_images(data_name, "train", FLAGS.data_dir)}, None
+    train = ({"images": datasets.load_images(data_name, "train", FLAGS.data_dir)}
+             if need_train else None)
+    return images, images, train, None
 
 
 def main(argv):
@@ -91,7 +96,8 @@ def main(argv):
                              "caption model")
     if FLAGS.out_dir:
         os.makedirs(FLAGS.out_dir, exist_ok=True)
-    data, images, train, vocabulary = _load(model, captioned, data_name)
+    need_train = bool({"retrieval", "nearest"} & set(wanted))
+    data, images, train, vocabulary = _load(captioned, data_name, need_train)
     bs, seed = FLAGS.batch_size, FLAGS.seed
     result = {"model": FLAGS.model, "data": data_name, "split": FLAGS.split,
               "images": len(images), "backend": keras.backend.backend()}

@@ -29,12 +29,16 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0], lines[0]
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    folder = str(tmp_path_factory.mktemp("smoke"))
-    result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={folder}")
+def train_smoke(tmp_path_factory, flagfile):
+    folder = str(tmp_path_factory.mktemp(os.path.basename(flagfile)))
+    result = run("t2i_tf.train", f"--flagfile={flagfile}", f"--workdir={folder}")
     assert result.returncode == 0, result.stderr[-3000:]
     return folder
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return train_smoke(tmp_path_factory, "flags/smoke")
 
 
 def records(folder):
@@ -145,10 +149,7 @@ def test_shipped_model_samples(config, tmp_path):
 
 @pytest.fixture(scope="module")
 def align_workdir(tmp_path_factory):
-    folder = str(tmp_path_factory.mktemp("smoke_align"))
-    result = run("t2i_tf.train", "--flagfile=flags/smoke_aligndraw", f"--workdir={folder}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return folder
+    return train_smoke(tmp_path_factory, "flags/smoke_aligndraw")
 
 
 def test_aligndraw_trains_and_draws_captions(align_workdir, tmp_path):
