@@ -18,9 +18,14 @@ attention.png (words x steps, alignDRAW Fig. 6) and attention.txt (words by weig
 import os
 import sys
 
-from absl import flags
+# One call draws one batch, so compiling the sampler costs more than it saves: unless
+# KERAS_BACKEND says otherwise, sample runs on Keras's NumPy backend (no TensorFlow import,
+# no tracing, no XLA). tests/test_backends.py holds it to the TensorFlow backend's numbers.
+os.environ.setdefault("KERAS_BACKEND", "numpy")
 
-from t2i_tf import cli
+from absl import flags  # noqa: E402
+
+from t2i_tf import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A model folder, or the name of one under models/; "

@@ -18,8 +18,14 @@ def grid(images, columns=None, pad=1, scale=1):
         out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = image
     out = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if scale > 1:
-        out = np.kron(out, np.ones((scale, scale), np.uint8))
+        out = out.repeat(scale, axis=0).repeat(scale, axis=1)
     return out
+
+
+# GIF frames are palette images: grey levels 0..254, and index 255 is the red of the boxes;
+# no per-frame colour quantization is needed.
+_RED = 255
+_PALETTE = [v for g in range(255) for v in (g, g, g)] + [255, 0, 0]
 
 
 def window_box(window, n):
@@ -34,7 +40,8 @@ def window_box(window, n):
 
 
 def drawing_frames(canvases, windows=None, write_n=None, columns=None, scale=4):
-    """One RGB frame per step: the grid of canvases at step t with each write window boxed.
+    """One palette frame per step: the grid of canvases at step t with each write window boxed
+    in red.
 
     Args:
       canvases: (T, n, H, W) in [0, 1].
@@ -46,7 +53,8 @@ def drawing_frames(canvases, windows=None, write_n=None, columns=None, scale=4):
     columns = columns or int(math.ceil(math.sqrt(n)))
     frames = []
     for t in range(steps):
-        frame = Image.fromarray(grid(canvases[t], columns, pad, scale)).convert("RGB")
+        frame = Image.fromarray(np.minimum(grid(canvases[t], columns, pad, scale), 254), "P")
+        frame.putpalette(_PALETTE)
         if windows is not None and write_n:
             draw = ImageDraw.Draw(frame)
             for k in range(n):
@@ -54,7 +62,7 @@ def drawing_frames(canvases, windows=None, write_n=None, columns=None, scale=4):
                 x0, y0 = (pad + c * (w + pad)) * scale, (pad + r * (h + pad)) * scale
                 left, top, right, bottom = window_box(windows[t, k], write_n)
                 draw.rectangle([x0 + left * scale, y0 + top * scale,
-                                x0 + right * scale, y0 + bottom * scale], outline=(255, 0, 0))
+                                x0 + right * scale, y0 + bottom * scale], outline=_RED)
         frames.append(frame)
     return frames
 

@@ -14,8 +14,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(module, *args, backend="tensorflow", env=None):
-    full_env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": ROOT,
-                "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    """Runs `python -m module args`; backend None leaves KERAS_BACKEND unset (the binary's
+    own default)."""
+    full_env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    full_env.pop("KERAS_BACKEND", None)
+    if backend:
+        full_env["KERAS_BACKEND"] = backend
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=600)
 
@@ -195,3 +199,38 @@ def test_evaluate_caption_model_on_generalization_split(align_workdir, tmp_path)
         assert (tmp_path / name).exists()
     assert summary["neg_elbo_nats"] == pytest.approx(
         summary["reconstruction_nats"] + summary["kl_nats"], rel=1e-6)
+
+
+def test_sample_draws_the_good_lines_of_a_bad_captions_file(align_workdir, tmp_path):
+    captions = tmp_path / "captions.txt"
+    captions.write_bytes(b"the digit 1 is at the top left of the image .\n"
+                         b"zebra giraffe okapi\n" + b"the " * 2500 + b"\n"
+                         b"the digit \xff\xfe 2 .\n"
+                         b"THE DIGIT 4 IS ON THE LEFT OF THE DIGIT 5 .\n")
+    out = tmp_path / "out"
+    result = run("t2i_tf.sample", f"--model={align_workdir}", "--num_samples=2", "--caption=",
+                 f"--captions_file={captions}", f"--out={out}", backend=None)  # NumPy
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 4, result.stderr
+    assert any("--caption 1: empty caption" in e for e in errors)
+    assert any(f"{captions}:2: no word" in e for e in errors)
+    assert any(f"{captions}:3: caption of 10000 characters" in e for e in errors)
+    assert any(f"{captions}:4: not UTF-8" in e for e in errors)
+    with open(out / "attention.txt") as f:
+        drawn = [line for line in f.read().splitlines() if not line.startswith(" ")]
+    assert [line.lower() for line in drawn] == ["the digit 1 is at the top left of the image .",
+                                                "the digit 4 is on the left of the digit 5 ."]
+
+
+def test_sample_with_nothing_drawable_fails_without_traceback(align_workdir, tmp_path):
+    captions = tmp_path / "captions.txt"
+    captions.write_bytes(b"\xff\xfe\n" + b"x" * 10000 + b"\n")
+    result = run("t2i_tf.sample", f"--model={align_workdir}", f"--captions_file={captions}",
+                 "--caption=zebra", f"--out={tmp_path / 'out'}", backend=None)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors[-1] == "error: no caption could be drawn", result.stderr
+    assert len(errors) == 4  # one per bad caption, then the verdict
+    assert not (tmp_path / "out" / "samples.png").exists()

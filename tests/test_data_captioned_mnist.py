@@ -355,3 +355,25 @@ def test_real_mnist_split(split):
             assert not canvas[:, 28:32].any()  # the gap between the two boxes stays blank
         else:
             assert not canvas[28:32, :].any()
+
+
+# ---------------------------------------------------------------- the training stream
+
+
+def test_fifty_training_epochs_never_show_a_held_out_combination(fake_files):
+    """What the trainer actually reads: 50 fresh epochs of 10,000 examples through
+    CaptionedMnistData, checked on the token ids the model sees, not only the strings."""
+    from t2i_tf.data.datasets import CaptionedMnistData
+
+    data = CaptionedMnistData(seed=0)
+    held_out_ids = {tuple(cm.VOCABULARY.encode(cm.tokenize(c))) for c in HELD_OUT_CAPTIONS}
+    seen = set()
+    for epoch in range(50):
+        ids = data.epoch(epoch)["ids"]
+        assert ids.shape == (10000, cm.CAPTION_LENGTH)
+        rows = set(map(tuple, ids.tolist()))
+        assert not rows & held_out_ids, f"epoch {epoch} holds a held-out combination"
+        seen |= rows
+    assert len(seen) == len(ALL_CAPTIONS) - len(HELD_OUT_CAPTIONS)  # all the others do occur
+    first = next(data.train_batches(100, seed=0))[0]
+    assert np.array_equal(first["ids"], data.epoch(0)["ids"][:100])
