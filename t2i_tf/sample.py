@@ -3,7 +3,7 @@
   python -m t2i_tf.sample --num_samples=64 --out=samples          # DRAW, models/draw_mnist
   python -m t2i_tf.sample --caption="the digit 3 is at the top of the digit 1 ." \
       --num_samples=16 --out=samples       # alignDRAW, models/aligndraw_mnist_captions
-  python -m t2i_tf.sample --captions_file=docs/captions_mnist.txt --model=DIR
+  python -m t2i_tf.sample --captions_file=docs/captions_mnist_seen.txt --model=DIR
 
 Each caption is checked on its own: a bad one (empty, over the length limit, not UTF-8, no
 known word) is reported on stderr as `error: LABEL: ...` and the others are still drawn;
@@ -52,14 +52,17 @@ def _check_writable(folder):
         raise cli.UsageError(f"output folder {folder} is not writable")
 
 
-def _write_pictures(out, model, canvases, windows, columns, scale):
+def _write_pictures(out, model, canvases, windows, columns, scale, labels=None):
     import numpy as np
 
     from t2i_tf import visualize
 
     write_n = model.cell.write_n if model.cell.attention else None
     paths = {name: os.path.join(out, name) for name in ("samples.png", "steps.png", "drawing.gif")}
-    visualize.save_png(paths["samples.png"], visualize.grid(canvases[-1], columns, scale=scale))
+    final = visualize.grid(canvases[-1], columns, scale=scale)
+    if labels:  # one row per caption: write it on the left
+        final = visualize.label_rows(final, labels, (canvases.shape[2] + 1) * scale, scale)
+    visualize.save_png(paths["samples.png"], final)
     few = min(8, canvases.shape[1])
     ticks = np.linspace(0, model.steps - 1, min(model.steps, 16)).round().astype(int)
     sequence = canvases[ticks, :few].transpose(1, 0, 2, 3).reshape(-1, *canvases.shape[2:])
@@ -93,7 +96,8 @@ def _draw_captions(model, model_name, out):
     n = FLAGS.num_samples
     result = sampling.CaptionSampler(model)(np.repeat(ids, n, 0), np.repeat(mask, n, 0),
                                             seed=FLAGS.seed)
-    paths = _write_pictures(out, model, result["canvases"], result["windows"], n, FLAGS.scale)
+    paths = _write_pictures(out, model, result["canvases"], result["windows"], n, FLAGS.scale,
+                            labels=[caption for _, caption, _ in kept])
     alpha = result["alpha"].reshape(model.steps, len(kept), n, -1).mean(axis=2)  # (T, c, L)
     maps, lines = [], []
     for c, (_, caption, words) in enumerate(kept):

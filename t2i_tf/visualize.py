@@ -93,6 +93,17 @@ def attention_map(weights, words, cell=12):
     return np.asarray(image)
 
 
+def label_rows(image, labels, row_height, pad=1):
+    """Writes labels[r] to the left of row r of a grid (uint8 (H, W), rows of row_height
+    pixels after a top pad, as `grid` makes them). Returns the wider uint8 array."""
+    width = 6 * max(len(label) for label in labels) + 8
+    strip = Image.new("L", (width, image.shape[0]), 0)
+    draw = ImageDraw.Draw(strip)
+    for r, label in enumerate(labels):
+        draw.text((4, pad + r * row_height + row_height // 2 - 5), label, fill=255)
+    return np.concatenate([np.asarray(strip), image], axis=1)
+
+
 def stack(arrays, gap=6):
     """Stacks uint8 (H_i, W_i) arrays vertically, left-aligned, on black."""
     width = max(a.shape[1] for a in arrays)

@@ -1,0 +1,43 @@
+"""Pictures: grid layout, palette GIF frames with the write window boxed, row labels."""
+
+import numpy as np
+from PIL import Image
+
+from t2i_tf import visualize
+
+
+def test_grid_places_and_scales_images():
+    images = np.zeros((3, 2, 2), np.float32)
+    images[1] = 1.0
+    out = visualize.grid(images, columns=3, pad=1, scale=2)
+    assert out.shape == ((2 + 2) * 2, (3 * 3 + 1) * 2) and out.dtype == np.uint8
+    assert (out[2:6, 8:12] == 255).all()  # image 1, magnified 2x, after the 1-pixel pad
+    assert (out[2:6, 2:6] == 0).all() and out[0, 0] == 128  # image 0 and the grey pad
+
+
+def test_frames_are_palette_images_with_red_boxes(tmp_path):
+    steps, n, size, write_n = 2, 2, 20, 3
+    canvases = np.full((steps, n, size, size), 0.5, np.float32)
+    canvases[1, :, 15:, :3] = 1.0  # the second step draws something
+    # Window centred on pixel 10 (1-indexed), stride 2: box from 0-indexed 7 to 11.
+    windows = np.tile(np.array([10.0, 10.0, 2.0, 1.0, 1.0], np.float32), (steps, n, 1))
+    frames = visualize.drawing_frames(canvases, windows, write_n, columns=2, scale=1)
+    assert len(frames) == steps and frames[0].mode == "P"
+    rgb = np.asarray(frames[0].convert("RGB"))
+    red = (rgb[..., 0] == 255) & (rgb[..., 1] == 0)
+    rows, cols = np.nonzero(red)
+    assert (rows.min(), rows.max()) == (1 + 7, 1 + 11)  # top pad of 1
+    assert (cols.min(), cols.max()) == (1 + 7, 1 + size + 1 + 11)  # both images boxed
+    assert (rgb[1 + 3, 1 + 3] == 128).all()  # grey canvas pixels keep their level
+    path = tmp_path / "d.gif"
+    visualize.save_gif(str(path), frames)
+    assert Image.open(path).n_frames == steps
+
+
+def test_label_rows_adds_a_strip_with_text():
+    image = np.full((2 * 21 + 1, 50), 128, np.uint8)
+    out = visualize.label_rows(image, ["first row", "second"], row_height=21)
+    assert out.shape[0] == image.shape[0] and out.shape[1] > image.shape[1]
+    assert (out[:, -50:] == image).all()
+    strip = out[:, :-50]
+    assert strip[:21].max() > 200 and strip[22:].max() > 200  # text in both rows
