@@ -2,10 +2,11 @@
 
   python tools/ship_model.py --workdir=runs/draw_mnist --name=draw_mnist \
       --command="KERAS_BACKEND=jax python -m t2i_tf.train --flagfile=flags/draw_mnist ..." \
-      --eval_json=runs/draw_mnist/eval_test.json --machine="..."
+      --eval_json=runs/draw_mnist/eval_test.json --eval_command="..." --machine="..."
 
-Only config.json and weights.npz travel (no optimizer state), so the folder stays small.
-The card's figures come from the workdir's metrics.jsonl and the evaluate JSON.
+Only config.json, weights.npz and (caption models) vocabulary.json travel, no optimizer
+state, so the folder stays small. The card's figures come from the workdir's metrics.jsonl
+and the evaluate JSON files (one per split; --eval_json is a comma-separated list).
 """
 
 import datetime
@@ -24,63 +25,94 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training folder.", required=True)
 flags.DEFINE_string("name", None, "Name under models/.", required=True)
 flags.DEFINE_string("command", None, "The command that trained it.", required=True)
-flags.DEFINE_string("eval_json", None, "File written by `evaluate --json_out`.", required=True)
-flags.DEFINE_string("eval_command", None, "The command that wrote eval_json.", required=True)
+flags.DEFINE_list("eval_json", None, "Files written by `evaluate --json_out`, one per split.",
+                  required=True)
+flags.DEFINE_string("eval_command", None, "The command that wrote eval_json (SPLIT stands for "
+                    "each file's split).", required=True)
 flags.DEFINE_string("machine", None, "Where it trained.", required=True)
 flags.DEFINE_string("paper", "", "The paper's figure to set beside ours.")
 flags.DEFINE_string("notes", "", "Anything a user must know (Markdown).")
+flags.DEFINE_integer("batch_size", 100, "Training batch size (for the epoch count).")
+
+DATA = {
+    "binarized_mnist": ("binarized MNIST train (50,000 images, the fixed binarization of "
+                        "Larochelle & Murray), validation on the first 1,000 images of the "
+                        "validation split.", 50000),
+    "captioned_mnist": ("MNIST with captions (t2i_tf/data/captioned_mnist.py): a fresh, seeded "
+                        "set of 10,000 60x60 canvases per epoch from the first 50,000 MNIST "
+                        "training digits, the 12 held-out combinations never shown; validation "
+                        "on 1,000 canvases from the last 10,000 training digits.", 10000),
+}
+
+
+def _figures(result):
+    """Markdown table rows (metric, value) of one evaluate JSON."""
+    rows = [("negative ELBO", f"{result['neg_elbo_nats']:.2f} ± {result['neg_elbo_sem']:.2f}"),
+            ("reconstruction", f"{result['reconstruction_nats']:.2f}"),
+            ("KL", f"{result['kl_nats']:.2f}")]
+    if "iw_nll_nats" in result:
+        rows.append((f"-log p(x), importance-sampled, K={result['iw_samples']}, first "
+                     f"{result['iw_images']:,} images",
+                     f"{result['iw_nll_nats']:.2f} ± {result['iw_nll_sem']:.2f}"))
+        if "iw_images_neg_elbo_nats" in result:
+            rows.append((f"negative ELBO on those {result['iw_images']:,} images",
+                         f"{result['iw_images_neg_elbo_nats']:.2f} ± "
+                         f"{result['iw_images_neg_elbo_sem']:.2f}"))
+    return rows
 
 
 def main(argv):
     del argv
     target = os.path.join(checkpoint.SHIPPED_MODELS_DIR, FLAGS.name)
     os.makedirs(target, exist_ok=True)
-    for name in (checkpoint.CONFIG, checkpoint.WEIGHTS):
+    files = [checkpoint.CONFIG, checkpoint.WEIGHTS]
+    if os.path.exists(os.path.join(FLAGS.workdir, checkpoint.VOCABULARY)):
+        files.append(checkpoint.VOCABULARY)
+    for name in files:
         shutil.copyfile(os.path.join(FLAGS.workdir, name), os.path.join(target, name))
     with open(os.path.join(FLAGS.workdir, "metrics.jsonl")) as f:
         last = [json.loads(line) for line in f if line.strip()][-1]
-    with open(FLAGS.eval_json) as f:
-        result = json.loads(f.read())
+    results = []
+    for path in FLAGS.eval_json:
+        with open(path) as f:
+            results.append(json.loads(f.read()))
     with open(os.path.join(target, checkpoint.CONFIG)) as f:
         config = json.load(f)
-    size_mb = os.path.getsize(os.path.join(target, checkpoint.WEIGHTS)) / 2**20
-    iw = ""
-    if "iw_nll_nats" in result:
-        iw = (f"| -log p(x), importance-sampled, K={result['iw_samples']}, first "
-              f"{result['iw_images']:,} test images | "
-              f"{result['iw_nll_nats']:.2f} ± {result['iw_nll_sem']:.2f} |\n")
-        if "iw_images_neg_elbo_nats" in result:
-            iw += (f"| negative ELBO on those {result['iw_images']:,} images | "
-                   f"{result['iw_images_neg_elbo_nats']:.2f} ± "
-                   f"{result['iw_images_neg_elbo_sem']:.2f} |\n")
+    size_mb = sum(os.path.getsize(os.path.join(target, n)) for n in files) / 2**20
+    data_text, epoch_size = DATA[results[0]["data"]]
+    sections = []
+    for result in results:
+        command = FLAGS.eval_command.replace("SPLIT", result["split"])
+        table = "\n".join(f"| {name} | {value} |" for name, value in _figures(result))
+        sections.append(f"""### {result['split']} split ({result['images']:,} examples)
+
+Command: `{command}` (backend {result['backend']}, {datetime.date.today().isoformat()}).
+
+| metric (nats per image) | value |
+| --- | ---: |
+{table}
+""")
+    paper = f"\nPaper: {FLAGS.paper}\n" if FLAGS.paper else ""
+    figures = "\n".join(sections)
     card = f"""# {FLAGS.name}
 
 {config['model']} with `{json.dumps(config['config'], sort_keys=True)}`
-({size_mb:.1f} MB of float32 weights).
+({size_mb:.1f} MB: {', '.join(files)}).
 
 ## Training
 
 - Command: `{FLAGS.command}`
-- Data: binarized MNIST train (50,000 images, the fixed binarization of Larochelle &
-  Murray), validation on the first 1,000 images of the validation split.
-- Steps: {last['step']:,} at batch size 100 ({last['step'] * 100 / 50000:.1f} epochs)
+- Data: {data_text}
+- Steps: {last['step']:,} at batch size {FLAGS.batch_size} \
+({last['step'] * FLAGS.batch_size / epoch_size:.1f} epochs of {epoch_size:,})
 - Wall time: {last['wall_s'] / 3600:.2f} h
 - Machine: {FLAGS.machine}
 - Last validation: negative ELBO {last['valid/loss']:.2f} nats
   (reconstruction {last['valid/reconstruction']:.2f}, KL {last['valid/kl']:.2f})
 
-## Test figures
-
-Command: `{FLAGS.eval_command}` ({result['images']:,} test images, backend {result['backend']},
-{datetime.date.today().isoformat()}).
-
-| metric (nats per image) | value |
-| --- | ---: |
-| negative ELBO | {result['neg_elbo_nats']:.2f} ± {result['neg_elbo_sem']:.2f} |
-| reconstruction | {result['reconstruction_nats']:.2f} |
-| KL | {result['kl_nats']:.2f} |
-{iw}{('| paper | ' + FLAGS.paper + ' |') if FLAGS.paper else ''}
-
+## Measured figures
+{paper}
+{figures}
 {FLAGS.notes}
 """
     with open(os.path.join(target, "README.md"), "w") as f:

@@ -1,0 +1,68 @@
+"""tools/make_results.py: the tables it writes from evaluate's JSON, and their placement."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+_SPEC = importlib.util.spec_from_file_location(
+    "make_results", os.path.join(ROOT, "tools", "make_results.py"))
+_MODULE = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_MODULE)
+
+
+@pytest.fixture
+def tool(tmp_path):
+    module = _MODULE
+    module.FLAGS.unparse_flags()
+    module.FLAGS(["make_results", f"--doc={tmp_path / 'R.md'}",
+                  f"--results_dir={tmp_path / 'results'}"])
+    yield module
+    module.FLAGS.unparse_flags()
+
+
+def caption_result(model, split):
+    recall = {"r@1": 10.0, "r@5": 60.0, "r@10": 70.0, "r@50": 95.0, "median_rank": 3.0}
+    return {"model": model, "split": split, "images": 1000, "neg_elbo_nats": 150.0,
+            "neg_elbo_sem": 1.0, "reconstruction_nats": 120.0, "kl_nats": 30.0,
+            "iw_nll_nats": 147.5, "iw_nll_sem": 1.1, "iw_samples": 50, "iw_images": 1000,
+            "retrieval": {"ratio": recall, "likelihood": {**recall, "r@1": 5.0}},
+            "ssim_mean": 0.41, "ssim_std": 0.2,
+            "attention_top_words": [{"word": "7", "mean_weight": 0.3, "top_rate": 0.8}],
+            "seconds": {"elbo": 10.0, "retrieval": 100.0}, "command": "python -m x",
+            "wall_s": 120.0, "machine": "m", "date": "2026-11-21"}
+
+
+def test_tables_hold_our_figures_and_the_papers_rows(tool):
+    results = {("aligndraw_mnist_captions", "test"):
+               caption_result("aligndraw_mnist_captions", "test")}
+    text = tool.render(results)
+    assert text.startswith(tool.BEGIN) and text.endswith(tool.END)
+    row = [l for l in text.splitlines() if l.startswith("| aligndraw_mnist_captions | test |")]
+    assert "150.00 ± 1.00" in row[0] and "147.50 ± 1.10 (50, 1,000)" in row[0]
+    ours = [l for l in text.splitlines() if "log p(x|y) - log p(x|y_mean)" in l]
+    assert ours[0].split(" | ")[3:8] == ["10.0", "60.0", "70.0", "95.0", "3"]
+    assert "0.410 ± 0.200" in ours[0]
+    assert any("alignPixelRNN" in l and "| 4.3 | 53.6 | 63.1 | 88.0 |" in l
+               for l in text.splitlines())
+    assert "`7` 0.300 (80%)" in text and "| 2.0 min (elbo 10 s, retrieval 100 s) |" in text
+
+
+def test_write_tables_replaces_only_the_marked_block(tool, tmp_path):
+    doc = tmp_path / "R.md"
+    doc.write_text(f"# Results\n\nprose before\n\n{tool.BEGIN}\nold\n{tool.END}\n\nprose after\n")
+    os.makedirs(tmp_path / "results")
+    r = caption_result("noaligndraw_mnist_captions", "generalization")
+    (tmp_path / "results" / "noaligndraw_mnist_captions.generalization.json").write_text(
+        json.dumps(r))
+    tool.write_tables(tool.load_results())
+    text = doc.read_text()
+    assert text.startswith("# Results\n\nprose before\n\n" + tool.BEGIN)
+    assert text.endswith(tool.END + "\n\nprose after\n") and "\nold\n" not in text
+    assert "| noaligndraw_mnist_captions | generalization |" in text
+    tool.write_tables(tool.load_results())
+    assert doc.read_text() == text  # idempotent

@@ -1,0 +1,231 @@
+"""Regenerates the measured tables of docs/RESULTS.md from the shipped checkpoints.
+
+  python tools/make_results.py                    # every evaluation below, then the tables
+  python tools/make_results.py --tables_only      # the tables from docs/results/*.json
+  python tools/make_results.py --only=aligndraw_mnist_captions --max_images=1000
+
+Each evaluation is one `python -m t2i_tf.evaluate` run in a subprocess (its exact command,
+wall time, machine and date are kept in docs/results/MODEL.SPLIT.json beside its figures,
+and its pictures in docs/results/MODEL.SPLIT/). The tables are then written between the
+`<!-- make_results:begin -->` and `<!-- make_results:end -->` lines of docs/RESULTS.md,
+with the papers' rows beside ours. A model that is not shipped is skipped with a note.
+"""
+
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BEGIN, END = "<!-- make_results:begin -->", "<!-- make_results:end -->"
+CAPTION_METRICS = "elbo,iw_nll,retrieval,ssim,attention,nearest"
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("results_dir", os.path.join(ROOT, "docs", "results"),
+                    "Folder of the JSON files and pictures.")
+flags.DEFINE_string("doc", os.path.join(ROOT, "docs", "RESULTS.md"), "The file to update.")
+flags.DEFINE_bool("tables_only", False, "Only rewrite the tables from the saved JSON files.")
+flags.DEFINE_list("only", [], "Evaluate only these models (default: every one below).")
+flags.DEFINE_integer("max_images", 0, "Score only the first N examples of each split (0: all).")
+flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the evaluations.")
+flags.DEFINE_string("machine", None, "Machine description for the tables; default: detected.")
+
+# (model, split, evaluate flags): what docs/RESULTS.md reports.
+EVALUATIONS = [
+    ("draw_mnist", "test", ["--metrics=elbo,iw_nll,nearest", "--iw_max_images=1000"]),
+    ("draw_mnist_noattn", "test", ["--metrics=elbo,iw_nll,nearest", "--iw_max_images=1000"]),
+    ("aligndraw_mnist_captions", "valid", ["--metrics=elbo"]),
+    ("aligndraw_mnist_captions", "test", [f"--metrics={CAPTION_METRICS}",
+                                          "--iw_max_images=1000"]),
+    ("aligndraw_mnist_captions", "generalization", [f"--metrics={CAPTION_METRICS}"]),
+    ("noaligndraw_mnist_captions", "valid", ["--metrics=elbo"]),
+    ("noaligndraw_mnist_captions", "test", [f"--metrics={CAPTION_METRICS}",
+                                            "--iw_max_images=1000"]),
+    ("noaligndraw_mnist_captions", "generalization", [f"--metrics={CAPTION_METRICS}"]),
+]
+
+PAPER_BOUNDS = {  # model -> (paper figure, where)
+    "draw_mnist": ("<= 80.97", "DRAW Table 2"),
+    "draw_mnist_noattn": ("<= 87.40", "DRAW Table 2"),
+}
+PAPER_RETRIEVAL = [  # the rows issue 4 sets beside ours
+    ("alignPixelRNN (Table 2 of its paper)", "MNIST with captions", 4.3, 53.6, 63.1, 88.0, None,
+     "0.356 ± 0.35"),
+    ("alignDRAW (Table 1 of its paper)", "MS COCO", 3.0, 14.0, 22.9, 68.5, 31, "0.156"),
+]
+
+
+def _machine():
+    return FLAGS.machine or (f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU, "
+                             f"Python {platform.python_version()}")
+
+
+def _paths(model, split):
+    stem = os.path.join(FLAGS.results_dir, f"{model}.{split}")
+    return stem + ".json", stem
+
+
+def evaluate(model, split, extra):
+    """Runs one evaluation; returns its JSON object with the run's provenance added."""
+    json_path, pictures = _paths(model, split)
+    args = [f"--model={model}", f"--split={split}", *extra]
+    if FLAGS.max_images:
+        args.append(f"--max_images={FLAGS.max_images}")
+    args += [f"--out_dir={os.path.relpath(pictures, ROOT)}"]
+    command = f"KERAS_BACKEND={FLAGS.backend} python -m t2i_tf.evaluate " + " ".join(
+        shlex.quote(a) for a in args)
+    env = {**os.environ, "KERAS_BACKEND": FLAGS.backend, "PYTHONPATH": ROOT,
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    print(f"$ {command}", flush=True)
+    start = time.time()
+    proc = subprocess.run([sys.executable, "-m", "t2i_tf.evaluate", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    wall = time.time() - start
+    if proc.returncode:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise app.UsageError(f"{model} {split}: {tail}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result.update(command=command, wall_s=round(wall, 1), machine=_machine(),
+                  date=datetime.date.today().isoformat())
+    os.makedirs(FLAGS.results_dir, exist_ok=True)
+    with open(json_path + ".tmp", "w") as f:
+        f.write(json.dumps(result, indent=1) + "\n")
+    os.replace(json_path + ".tmp", json_path)
+    print(f"  {wall / 60:.1f} min", flush=True)
+    return result
+
+
+def load_results():
+    """{(model, split): JSON object} of the evaluations that have been run."""
+    out = {}
+    for model, split, _ in EVALUATIONS:
+        path, _ = _paths(model, split)
+        if os.path.exists(path):
+            with open(path) as f:
+                out[model, split] = json.load(f)
+    return out
+
+
+def _pm(value, spread, digits=2):
+    return f"{value:.{digits}f} ± {spread:.{digits}f}"
+
+
+def bound_table(results):
+    lines = ["| model | split | examples | negative ELBO | reconstruction | KL | "
+             "-log p(x), importance-sampled (K, examples) | ELBO on those examples | paper |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for (model, split), r in results.items():
+        if "neg_elbo_nats" not in r:
+            continue
+        iw = same = ""
+        if "iw_nll_nats" in r:
+            iw = f"{_pm(r['iw_nll_nats'], r['iw_nll_sem'])} ({r['iw_samples']}, {r['iw_images']:,})"
+            same = (_pm(r["iw_images_neg_elbo_nats"], r["iw_images_neg_elbo_sem"])
+                    if "iw_images_neg_elbo_nats" in r else "same as ELBO column")
+        paper = " ".join(PAPER_BOUNDS.get(model, ("",)))
+        lines.append(f"| {model} | {split} | {r['images']:,} | "
+                     f"{_pm(r['neg_elbo_nats'], r['neg_elbo_sem'])} | "
+                     f"{r['reconstruction_nats']:.2f} | {r['kl_nats']:.2f} | {iw} | {same} | "
+                     f"{paper} |")
+    return lines
+
+
+def retrieval_table(results):
+    lines = ["| model | data, split (examples) | ranking | R@1 | R@5 | R@10 | R@50 | Med r | "
+             "SSIM (mean ± std) |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for (model, split), r in results.items():
+        if "retrieval" not in r:
+            continue
+        ssim = _pm(r["ssim_mean"], r["ssim_std"], 3) if "ssim_mean" in r else ""
+        for ranking in ("ratio", "likelihood"):
+            m = r["retrieval"][ranking]
+            name = ("log p(x|y) - log p(x|y_mean)" if ranking == "ratio" else "log p(x|y)")
+            lines.append(f"| {model} | MNIST with captions, {split} ({r['images']:,}) | {name} | "
+                         + " | ".join(f"{m[f'r@{k}']:.1f}" for k in (1, 5, 10, 50))
+                         + f" | {m['median_rank']:g} | {ssim if ranking == 'ratio' else ''} |")
+    for name, data, *recalls, med, ssim in PAPER_RETRIEVAL:
+        lines.append(f"| **paper**: {name} | {data} | ratio | "
+                     + " | ".join(f"{v:.1f}" for v in recalls)
+                     + f" | {'' if med is None else med} | {ssim} |")
+    return lines
+
+
+def attention_table(results):
+    lines = ["| model | split | most attended words: mean weight (share of captions where "
+             "it is the top word) |", "| --- | --- | --- |"]
+    for (model, split), r in results.items():
+        if "attention_top_words" in r:
+            words = ", ".join(f"`{w['word']}` {w['mean_weight']:.3f} ({100 * w['top_rate']:.0f}%)"
+                              for w in r["attention_top_words"][:6])
+            lines.append(f"| {model} | {split} | {words} |")
+    return lines
+
+
+def provenance(results):
+    lines = ["| model | split | command | wall time | machine | date |",
+             "| --- | --- | --- | ---: | --- | --- |"]
+    for (model, split), r in results.items():
+        lines.append(f"| {model} | {split} | `{r['command']}` | {r['wall_s'] / 60:.1f} min "
+                     f"({', '.join(f'{k} {v:.0f} s' for k, v in r['seconds'].items())}) | "
+                     f"{r['machine']} | {r['date']} |")
+    return lines
+
+
+def render(results):
+    parts = [BEGIN, "",
+             "_Generated by `python tools/make_results.py` from docs/results/*.json; do not "
+             "edit by hand._", "",
+             "### Likelihood (nats per image)", "", *bound_table(results), ""]
+    if any("retrieval" in r for r in results.values()):
+        parts += ["### Retrieval and SSIM on MNIST with captions", "",
+                  "Shortlists of 100: the true image and its 99 nearest neighbours in pixel "
+                  "space among the split's images (see t2i_tf/metrics/retrieval.py); SSIM: "
+                  "tf.image.ssim's arithmetic (11x11 Gaussian window, sigma 1.5, K1 0.01, "
+                  "K2 0.03, data range 1; t2i_tf/metrics/ssim.py, tested against "
+                  "tf.image.ssim), 50 prior samples per caption against its image.", "",
+                  *retrieval_table(results), "", "### Attention", "",
+                  *attention_table(results), ""]
+    parts += ["### How each row was measured", "", *provenance(results), "", END]
+    return "\n".join(parts)
+
+
+def write_tables(results):
+    with open(FLAGS.doc) as f:
+        text = f.read()
+    block = render(results)
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n## Measured tables\n\n" + block + "\n"
+    with open(FLAGS.doc + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(FLAGS.doc + ".tmp", FLAGS.doc)
+
+
+def main(argv):
+    del argv
+    sys.path.insert(0, ROOT)
+    from t2i_tf import checkpoint
+
+    if not FLAGS.tables_only:
+        for model, split, extra in EVALUATIONS:
+            if FLAGS.only and model not in FLAGS.only:
+                continue
+            if not os.path.isdir(os.path.join(checkpoint.SHIPPED_MODELS_DIR, model)):
+                print(f"skipped {model}: not shipped under models/", flush=True)
+                continue
+            evaluate(model, split, extra)
+    write_tables(load_results())
+    print(FLAGS.doc)
+
+
+if __name__ == "__main__":
+    app.run(main)
