@@ -38,7 +38,7 @@ def caption_result(model, split):
 
 
 def test_tables_hold_our_figures_and_the_papers_rows(tool):
-    results = {("aligndraw_mnist_captions", "test"):
+    results = {("aligndraw_mnist_captions", "test", "x"):
                caption_result("aligndraw_mnist_captions", "test")}
     text = tool.render(results)
     assert text.startswith(tool.BEGIN) and text.endswith(tool.END)
@@ -57,7 +57,8 @@ def test_write_tables_replaces_only_the_marked_block(tool, tmp_path):
     doc.write_text(f"# Results\n\nprose before\n\n{tool.BEGIN}\nold\n{tool.END}\n\nprose after\n")
     os.makedirs(tmp_path / "results")
     r = caption_result("noaligndraw_mnist_captions", "generalization")
-    (tmp_path / "results" / "noaligndraw_mnist_captions.generalization.json").write_text(
+    name = "noaligndraw_mnist_captions.generalization.elbo-iw_nll-retrieval-ssim-attention-nearest"
+    (tmp_path / "results" / f"{name}.json").write_text(
         json.dumps(r))
     tool.write_tables(tool.load_results())
     text = doc.read_text()
