@@ -14,6 +14,9 @@ Metrics (nats per image; the papers' protocols, see docs/RESULTS.md):
   ssim       caption models: --ssim_samples prior samples per caption against its image.
   attention  caption models: words by attention weight, and which words draw it most.
   nearest    samples beside their closest training image in pixel L2 (no copying).
+  captions   captioned MNIST: --caption_samples prior samples per caption read by a digit
+             classifier (models/mnist_digit_classifier): are the named digits drawn, and
+             where the caption puts them? The data set's own images are scored beside.
 """
 
 import json
@@ -24,8 +27,8 @@ from absl import flags
 
 from t2i_tf import cli
 
-METRICS = ("elbo", "iw_nll", "retrieval", "ssim", "attention", "nearest")
-CAPTION_ONLY = ("retrieval", "ssim", "attention")
+METRICS = ("elbo", "iw_nll", "retrieval", "ssim", "attention", "nearest", "captions")
+CAPTION_ONLY = ("retrieval", "ssim", "attention", "captions")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "draw_mnist", "A model folder, or the name of one under models/.")
@@ -41,13 +44,14 @@ flags.DEFINE_integer("retrieval_candidates", 100, "Shortlist size per caption.")
 flags.DEFINE_integer("retrieval_samples", 1, "K of the log p(x | y) estimates ranked.")
 flags.DEFINE_integer("ssim_samples", 50, "Prior samples per caption for SSIM.")
 flags.DEFINE_integer("attention_samples", 10, "Samples per caption for the attention report.")
+flags.DEFINE_integer("caption_samples", 10, "Samples per caption for the captions metric.")
 flags.DEFINE_integer("max_images", 0, "Score only the first N examples of the split (0: all).")
 flags.DEFINE_integer("batch_size", 100, "Examples per batch.")
 flags.DEFINE_integer("seed", 0, "Seed of the noise.")
 flags.DEFINE_string("json_out", None, "Also write the JSON object to this file.")
 flags.DEFINE_string("out_dir", None, "Folder for pictures (nearest.png, attention.png).")
 for _name in ("iw_samples", "retrieval_candidates", "retrieval_samples", "ssim_samples",
-              "attention_samples", "batch_size"):
+              "attention_samples", "caption_samples", "batch_size"):
     flags.register_validator(_name, lambda v: v > 0, message="must be positive")
 flags.register_validator("max_images", lambda v: v >= 0, message="must be >= 0")
 flags.register_validator("iw_max_images", lambda v: v >= 0, message="must be >= 0")
@@ -66,7 +70,7 @@ def _load(captioned, data_name, need_train):
     limit = FLAGS.max_images or None
     if captioned:
         split = captioned_mnist.load_split(FLAGS.split, FLAGS.data_dir, limit)
-        data = {k: split[k] for k in ("images", "ids", "mask")}
+        data = {k: split[k] for k in ("images", "ids", "mask", "captions")}
         train = captioned_mnist.load_split("train", FLAGS.data_dir, 10000) if need_train else None
         return data, data["images"], train, checkpoint.load_vocabulary(FLAGS.model)
     if FLAGS.split == "generalization":
@@ -83,7 +87,8 @@ def main(argv):
     import numpy as np
 
     from t2i_tf import checkpoint, sampling, visualize
-    from t2i_tf.metrics import attention_report, likelihood, nearest, retrieval, ssim
+    from t2i_tf.metrics import (attention_report, caption_accuracy, likelihood, nearest,
+                                retrieval, ssim)
 
     model = checkpoint.load_model(FLAGS.model)
     captioned = hasattr(model, "encode_caption")
@@ -168,6 +173,20 @@ def main(argv):
             if pictures:
                 visualize.save_png(os.path.join(FLAGS.out_dir, "attention.png"),
                                    visualize.stack(pictures))
+    if "captions" in wanted:
+        def run_captions():
+            classify = caption_accuracy.load_classifier()
+            tensors = {k: data[k] for k in ("ids", "mask")}
+            return (caption_accuracy.model_caption_accuracy(
+                        model, tensors, data["captions"], classify, FLAGS.caption_samples,
+                        5 * bs, seed),
+                    caption_accuracy.caption_accuracy(images, data["captions"], classify))
+        drawn, real = timed("captions", run_captions)
+        result["captions"] = {"samples": drawn, "data": real,
+                              "samples_per_caption": FLAGS.caption_samples}
+        for key in ("scene_right", "digit_accuracy", "ink_in_place"):
+            rows.append((f"captions: {key} of samples, % (the data's own images)",
+                         100 * drawn[key], 100 * real[key]))
     if "nearest" in wanted:
         def run_nearest():
             if captioned:

@@ -33,6 +33,12 @@ def caption_result(model, split):
             "retrieval": {"ratio": recall, "likelihood": {**recall, "r@1": 5.0}},
             "ssim_mean": 0.41, "ssim_std": 0.2,
             "attention_top_words": [{"word": "7", "mean_weight": 0.3, "top_rate": 0.8}],
+            "captions": {"samples_per_caption": 10,
+                         "samples": {"scene_right": 0.5, "digit_accuracy": 0.6,
+                                     "ink_in_place": 0.9, "scene_right (one digit)": 0.7,
+                                     "scene_right (two digits)": 0.3},
+                         "data": {"scene_right": 0.96, "digit_accuracy": 0.97,
+                                  "ink_in_place": 1.0}},
             "seconds": {"elbo": 10.0, "retrieval": 100.0}, "command": "python -m x",
             "wall_s": 120.0, "machine": "m", "date": "2026-11-21"}
 
@@ -49,6 +55,8 @@ def test_tables_hold_our_figures_and_the_papers_rows(tool):
     assert "0.410 ± 0.200" in ours[0]
     assert any("alignPixelRNN" in l and "| 4.3 | 53.6 | 63.1 | 88.0 |" in l
                for l in text.splitlines())
+    assert "| aligndraw_mnist_captions | test (1,000 x 10) | 50.0% | 60.0% | 90.0% | 70.0% | 30.0% |" in text
+    assert "| *the data set's own images* | test (1,000) | 96.0% |" in text
     assert "`7` 0.300 (80%)" in text and "| 2.0 min (elbo 10 s, retrieval 100 s) |" in text
 
 
@@ -57,7 +65,8 @@ def test_write_tables_replaces_only_the_marked_block(tool, tmp_path):
     doc.write_text(f"# Results\n\nprose before\n\n{tool.BEGIN}\nold\n{tool.END}\n\nprose after\n")
     os.makedirs(tmp_path / "results")
     r = caption_result("noaligndraw_mnist_captions", "generalization")
-    name = "noaligndraw_mnist_captions.generalization.elbo-iw_nll-retrieval-ssim-attention-nearest"
+    name = tool._run_name("noaligndraw_mnist_captions", "generalization",
+                          [f"--metrics={tool.CAPTION_METRICS}"])
     (tmp_path / "results" / f"{name}.json").write_text(
         json.dumps(r))
     tool.write_tables(tool.load_results())

@@ -69,6 +69,26 @@ def ssim(a, b, data_range=1.0, window=WINDOW, sigma=SIGMA, k1=K1, k2=K2):
     return np.mean(luminance * contrast_structure, axis=(-2, -1))
 
 
+def samples_per_caption(model, data, num_samples, batch_size=500, seed=0):
+    """Yields (start, stop, canvases (stop - start, S, B, A)): num_samples final canvases
+    sigmoid(c_T) from the prior for each caption of data (dict with ids and mask), in
+    compiled calls of about batch_size samples (whole captions); the noise of call `index`
+    is likelihood.noise(model, rows, seed, index)."""
+    final = jit.compile_method(
+        model, lambda ids, mask, eps: model.generate(ids, mask, eps)["canvases"][-1])
+    ids, mask = (np.asarray(data[k]) for k in ("ids", "mask"))
+    per_call = min(max(1, batch_size // num_samples), len(ids))  # captions per call
+    for index, start in enumerate(range(0, len(ids), per_call)):
+        stop = min(start + per_call, len(ids))
+        # Row j S + s holds sample s of caption start + j; a short last call is padded.
+        rows = np.minimum(np.arange(start, start + per_call), stop - 1).repeat(num_samples)
+        canvases = final(ids[rows].astype(np.int32), mask[rows].astype(bool),
+                         likelihood.noise(model, len(rows), seed, index))
+        canvases = np.asarray(keras.ops.convert_to_numpy(canvases))
+        yield start, stop, canvases.reshape(per_call, num_samples,
+                                            *canvases.shape[1:])[:stop - start]
+
+
 def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0):
     """SSIM between samples from the prior P(x | y_j) and caption j's true image.
 
@@ -84,20 +104,10 @@ def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0):
       dict: mean and std (population) of SSIM over all n S (caption, sample) pairs,
       pairs = n S, and per_caption (n,) float64, each caption's mean over its samples.
     """
-    final = jit.compile_method(
-        model, lambda ids, mask, eps: model.generate(ids, mask, eps)["canvases"][-1])
-    images, ids, mask = (np.asarray(data[k]) for k in ("images", "ids", "mask"))
-    per_call = min(max(1, batch_size // num_samples), len(images))  # captions per call
-    values = []
-    for index, start in enumerate(range(0, len(images), per_call)):
-        stop = min(start + per_call, len(images))
-        # Row j S + s holds sample s of caption start + j; a short last call is padded.
-        rows = np.minimum(np.arange(start, start + per_call), stop - 1).repeat(num_samples)
-        canvases = final(ids[rows].astype(np.int32), mask[rows].astype(bool),
-                         likelihood.noise(model, len(rows), seed, index))
-        canvases = np.asarray(keras.ops.convert_to_numpy(canvases))
-        canvases = canvases.reshape(per_call, num_samples, *canvases.shape[1:])
-        values.append(ssim(canvases[:stop - start], images[start:stop, None]))  # (captions, S)
+    images = np.asarray(data["images"])
+    values = [ssim(canvases, images[start:stop, None])  # (captions, S)
+              for start, stop, canvases in samples_per_caption(model, data, num_samples,
+                                                               batch_size, seed)]
     v = np.concatenate(values)
     return {"mean": float(v.mean()), "std": float(v.std()), "pairs": int(v.size),
             "per_caption": v.mean(axis=1)}
