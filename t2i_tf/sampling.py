@@ -46,3 +46,37 @@ class CaptionSampler:
         eps = keras.random.normal(shape, seed=seed)
         out = self._generate(np.asarray(ids, np.int32), np.asarray(mask, bool), eps)
         return {k: keras.ops.convert_to_numpy(v) for k, v in out.items()}
+
+
+class PixelCaptionSampler:
+    """Draws images for captions from a pixel model (AlignPixelRNN, AlignPixelCNN): the
+    model's `generate`, compiled once per batch shape, the loop over the pixels inside.
+
+    Args:
+      model: a built model with `num_pixels` and `generate(ids, mask, method, ...)`.
+      method: "greedy", "sample" (ancestral at `temperature`) or "beam" (of `beam_width`).
+
+    Calling it with (ids (n, L) int, mask (n, L) bool, seed) returns numpy arrays: images
+    (n, H, W) int32 pixel values in [0, V) and log_prob (n,), each image's summed model
+    log-probability. For "sample" the uniforms come from numpy's Generator seeded with
+    `seed` and enter the compiled function as an input, so a new seed does not recompile.
+    """
+
+    def __init__(self, model, method="greedy", beam_width=1, temperature=1.0):
+        self.model = model
+        self.method = method
+        if method == "sample":
+            def generate(ids, mask, noise):
+                return model.generate(ids, mask, "sample", temperature=temperature, noise=noise)
+        else:
+            def generate(ids, mask):
+                return model.generate(ids, mask, method, beam_width=beam_width)
+        self._generate = jit.compile_method(model, generate)
+
+    def __call__(self, ids, mask, seed=0):
+        args = [np.asarray(ids, np.int32), np.asarray(mask, bool)]
+        if self.method == "sample":
+            shape = (self.model.num_pixels, len(args[0]))
+            args.append(np.random.default_rng(seed).random(shape, dtype=np.float32))
+        out = self._generate(*args)
+        return {k: keras.ops.convert_to_numpy(v) for k, v in out.items()}
