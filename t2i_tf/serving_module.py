@@ -1,0 +1,323 @@
+"""A DRAW-family model as a TensorFlow SavedModel for TF Serving: a tf.Module with explicit
+signatures, the caption tokenisation and the prior noise inside the graph.
+
+Caption models (alignDRAW, noalignDRAW) get two signatures:
+  serving_default  captions  string (n,)      one caption per row
+                   num_samples int32 ()       images per caption; default 1
+                   seed        int32 ()       default 0
+  from_ids         ids  int32 (n, L), mask bool (n, L) (right-padded, as the model takes
+                   them), num_samples, seed as above
+both returning
+  images     uint8 (n * num_samples, H, W)   round(255 * sigmoid(c_T)), the Bernoulli means
+  attention  float32 (n * num_samples, T, L) the word weights alpha_t (zeros without align)
+with row i * num_samples + j holding sample j of caption i. A prior model (DRAW) gets
+serving_default(num_samples, seed) -> images (num_samples, H, W).
+
+Tokenisation in the graph is captioned MNIST's (t2i_tf.data.caption_input.tokenize): lower
+case, split on whitespace, each token looked up in the model's vocabulary, unknown tokens
+(and the literal "<pad>") to <unk>, padded to the longest caption of the batch. A caption
+with no token, an id outside the vocabulary or num_samples < 1 is refused
+(InvalidArgumentError). tf.strings.split splits on ASCII whitespace, so a caption with
+other Unicode spaces can tokenise differently from Python's str.split.
+
+The noise. Sample j of every caption draws eps_j = tf.random.stateless_normal((T, z_dim),
+seed=[seed, j], alg="philox"): a pure function of (seed, j), independent of the other rows
+of the batch, so a caption with a seed draws the same images on every call, alone or among
+other captions (up to float rounding between batch shapes: a pixel may differ by one).
+`prior_noise` computes it, eagerly or in the graph, and `reference_outputs` is the
+in-process equivalent of a serving call: the same noise, handed to the Keras model's own
+`generate` on whichever backend Keras runs (numpy tensors in and out), then rounded the
+same way; its images match the SavedModel's up to float rounding (off by one in a few
+pixels). It does not reproduce `t2i_tf.sample`, whose noise comes from keras.random.normal.
+
+Export runs the Keras model on the TensorFlow backend (the weights are backend-neutral .npz,
+so a model trained on JAX exports the same way). By default the model part of the graph is
+marked for XLA (jit_compile): TensorFlow compiles it on the first call of each input shape,
+and the official TF Serving runs it only with --xla_cpu_compilation_enabled=true (on CPU);
+export with jit_compile=False for a graph that needs no XLA, several times slower on CPU
+(one full-size alignDRAW caption: about 8 ms with XLA, 45-75 ms without, on the 2-core CPU
+under load).
+"""
+
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from t2i_tf.data.vocabulary import PAD_ID, UNK_ID
+
+SERVING_DEFAULT = "serving_default"
+FROM_IDS = "from_ids"
+
+_NUM_SAMPLES = tf.TensorSpec((), tf.int32, name="num_samples")
+_SEED = tf.TensorSpec((), tf.int32, name="seed")
+
+
+def prior_noise(steps, z_dim, num_rows, num_samples, seed):
+    """eps (T, num_rows * num_samples, z_dim): row r * num_samples + j is eps_j for every r.
+
+    eps_j = tf.random.stateless_normal((T, z_dim), seed=[seed, j], alg="philox"). Works
+    eagerly (returns a tf.Tensor; .numpy() it) and inside a tf.function.
+    """
+    seed = tf.cast(seed, tf.int32)
+
+    def one(j):
+        return tf.random.stateless_normal((steps, z_dim), seed=tf.stack([seed, j]),
+                                          alg="philox")
+
+    per_sample = tf.map_fn(one, tf.range(num_samples, dtype=tf.int32),
+                           fn_output_signature=tf.float32)  # (k, T, z)
+    rows = tf.tile(per_sample[None], [num_rows, 1, 1, 1])  # (n, k, T, z)
+    rows = tf.reshape(rows, (-1, steps, z_dim))  # (n k, T, z)
+    return tf.transpose(rows, (1, 0, 2))  # (T, n k, z)
+
+
+def to_uint8(canvas):
+    """Bernoulli means in [0, 1] -> uint8 round(255 p), half to even (as numpy rounds)."""
+    return tf.cast(tf.round(tf.clip_by_value(canvas, 0.0, 1.0) * 255.0), tf.uint8)
+
+
+def tracked_variables(model):
+    """The model's tf.Variables, for a tf.Module to track.
+
+    Tracking the Keras model alone saves a SavedModel that tf.saved_model.load reads but
+    the TF1 loader (saved_model_cli run, TF Serving) cannot: its graph reads variables
+    that no restore op creates. Tracking the tf.Variables under the Keras variables (as
+    keras.export.ExportArchive does) fixes that.
+    """
+    return [v.value for v in model.weights]
+
+
+def is_caption_model(model):
+    return hasattr(model, "encode_caption")
+
+
+def next_power_of_two(n):
+    """The smallest power of two >= n, for int32 n >= 1 (a tensor)."""
+    m = n - 1
+    for shift in (1, 2, 4, 8, 16):
+        m = tf.bitwise.bitwise_or(m, tf.bitwise.right_shift(m, shift))
+    return m + 1
+
+
+class _Generator(tf.Module):
+    """The model's generation for the serving signatures: final canvas and word weights.
+
+    With jit_compile the model runs under XLA, which compiles once per input shape; the
+    rows are then padded up to a power of two and the words up to a multiple of
+    LENGTH_BUCKET (padding is masked, padded rows are dropped), so a server sees a handful
+    of shapes, not one per batch size and caption length.
+    """
+
+    LENGTH_BUCKET = 8
+
+    def __init__(self, model, jit_compile, name=None):
+        super().__init__(name=name)
+        self.jit_compile = jit_compile
+        self.captions = is_caption_model(model)
+        if self.captions:
+            def final(ids, mask, eps):
+                out = model.generate(ids, mask, eps)
+                return out["canvases"][-1], out["alpha"]
+        else:
+            def final(eps):
+                return model.generate(eps)["canvases"][-1], None
+        self._final = tf.function(final, jit_compile=jit_compile)
+
+    def __call__(self, eps, ids=None, mask=None):
+        """eps (T, rows, z); ids, mask (rows, L) for caption models. Returns a dict of
+        images uint8 (rows, H, W) and, for caption models, attention (rows, T, L)."""
+        rows = tf.shape(eps)[1]
+        if self.jit_compile:
+            eps = tf.pad(eps, [[0, 0], [0, next_power_of_two(rows) - rows], [0, 0]])
+        if not self.captions:
+            canvas, _ = self._final(eps)
+            return {"images": to_uint8(canvas[:rows])}
+        length = tf.shape(ids)[1]
+        if self.jit_compile:
+            padding = [[0, tf.shape(eps)[1] - rows], [0, -length % self.LENGTH_BUCKET]]
+            ids, mask = tf.pad(ids, padding), tf.pad(mask, padding)
+        canvas, alpha = self._final(ids, mask, eps)
+        return {"images": to_uint8(canvas[:rows]),
+                "attention": tf.transpose(alpha[:, :rows, :length], (1, 0, 2))}
+
+
+def _assert_positive_samples(num_samples):
+    check = tf.debugging.assert_positive(num_samples, message="num_samples must be >= 1")
+    with tf.control_dependencies([check]):
+        return tf.identity(num_samples)
+
+
+class CaptionServingModule(tf.Module):
+    """The serving signatures of an alignDRAW-family model (see the module docstring).
+
+    Args:
+      model: a built AlignDraw on the TensorFlow backend.
+      vocabulary: its t2i_tf.data.vocabulary.Vocabulary.
+      jit_compile: run the model under XLA (see _Generator).
+    """
+
+    def __init__(self, model, vocabulary, jit_compile=True, name=None):
+        super().__init__(name=name)
+        self.model = model
+        self.model_variables = tracked_variables(model)
+        words = vocabulary.tokens[UNK_ID + 1:]
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(words, tf.string),
+                tf.range(UNK_ID + 1, UNK_ID + 1 + len(words), dtype=tf.int32)),
+            default_value=UNK_ID)
+        self.generator = _Generator(model, jit_compile)
+        one, zero = tf.constant(1), tf.constant(0)  # the signatures' defaults
+
+        @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="captions"),
+                                      _NUM_SAMPLES, _SEED])
+        def serving_default(captions, num_samples=one, seed=zero):
+            ids, mask = self.tokenize(captions)
+            return self._generate(ids, mask, num_samples, seed)
+
+        @tf.function(input_signature=[tf.TensorSpec((None, None), tf.int32, name="ids"),
+                                      tf.TensorSpec((None, None), tf.bool, name="mask"),
+                                      _NUM_SAMPLES, _SEED])
+        def from_ids(ids, mask, num_samples=one, seed=zero):
+            return self._generate(ids, mask, num_samples, seed)
+
+        self.serving_default = serving_default
+        self.from_ids = from_ids
+
+    def signatures(self):
+        return {SERVING_DEFAULT: self.serving_default, FROM_IDS: self.from_ids}
+
+    def tokenize(self, captions):
+        """captions (n,) -> ids int32 (n, L), mask bool (n, L), L the longest caption."""
+        tokens = tf.strings.split(tf.strings.lower(captions, encoding="utf-8"))  # ragged
+        ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
+        mask = tf.ones_like(ids, dtype=tf.bool)
+        return ids.to_tensor(default_value=PAD_ID), mask.to_tensor(default_value=False)
+
+    def _generate(self, ids, mask, num_samples, seed):
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # (n,)
+        checks = [
+            tf.debugging.assert_equal(tf.shape(ids), tf.shape(mask),
+                                      message="ids and mask differ in shape"),
+            tf.debugging.assert_positive(lengths, message="a caption has no word"),
+            # XLA's gather clamps an id out of range instead of failing: refuse it here.
+            tf.debugging.assert_non_negative(ids, message="an id is negative"),
+            tf.debugging.assert_less(ids, self.model.encoder.vocab_size,
+                                     message="an id is outside the vocabulary"),
+        ]
+        with tf.control_dependencies(checks):
+            num_samples = _assert_positive_samples(num_samples)
+        model = self.model
+        eps = prior_noise(model.steps, model.z_dim, tf.shape(ids)[0], num_samples, seed)
+        return self.generator(eps, tf.repeat(ids, num_samples, axis=0),
+                              tf.repeat(mask, num_samples, axis=0))
+
+
+class PriorServingModule(tf.Module):
+    """The serving signature of a DRAW model: serving_default(num_samples, seed) -> images.
+
+    Args: model (a built Draw on the TensorFlow backend), jit_compile as above.
+    """
+
+    def __init__(self, model, jit_compile=True, name=None):
+        super().__init__(name=name)
+        self.model = model
+        self.model_variables = tracked_variables(model)
+        self.generator = _Generator(model, jit_compile)
+        one, zero = tf.constant(1), tf.constant(0)
+
+        @tf.function(input_signature=[_NUM_SAMPLES, _SEED])
+        def serving_default(num_samples=one, seed=zero):
+            num_samples = _assert_positive_samples(num_samples)
+            return self.generator(prior_noise(model.steps, model.z_dim, 1, num_samples, seed))
+
+        self.serving_default = serving_default
+
+    def signatures(self):
+        return {SERVING_DEFAULT: self.serving_default}
+
+
+def serving_module(model, vocabulary=None, jit_compile=True):
+    """The tf.Module to save for `model` (a caption model needs its vocabulary).
+
+    Raises:
+      ValueError: a model outside the DRAW family (the pixel models have no signatures
+        here yet), or a caption model without its vocabulary.
+    """
+    if not (hasattr(model, "z_dim") and hasattr(model, "steps")):
+        name = getattr(model, "registry_name", type(model).__name__)
+        raise ValueError(f"export has serving signatures for draw and align_draw models, "
+                         f"not yet for {name}")
+    if not is_caption_model(model):
+        return PriorServingModule(model, jit_compile)
+    if vocabulary is None:
+        raise ValueError("a caption model needs its vocabulary")
+    return CaptionServingModule(model, vocabulary, jit_compile)
+
+
+def export(model, version_dir, vocabulary=None, jit_compile=True):
+    """Writes the SavedModel of `model` to version_dir (e.g. DIR/1, TF Serving's layout).
+
+    The SavedModel is written beside it under a temporary name and renamed into place, so
+    a server that polls DIR never sees half a version. Returns version_dir.
+
+    Raises:
+      FileExistsError: version_dir exists.
+    """
+    version_dir = os.path.abspath(version_dir)
+    if os.path.exists(version_dir):
+        raise FileExistsError(f"{version_dir} exists; export to a new version")
+    parent = os.path.dirname(version_dir)
+    os.makedirs(parent, exist_ok=True)
+    module = serving_module(model, vocabulary, jit_compile)
+    # A dot-name: TF Serving only loads versions whose folder name is a number.
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-export-")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders; a server may run as another user
+    try:
+        tf.saved_model.save(module, tmp, signatures=module.signatures())
+        os.replace(tmp, version_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return version_dir
+
+
+def encode_captions(vocabulary, captions):
+    """The in-graph tokenisation in Python: ids int32 (n, L), mask bool (n, L)."""
+    from t2i_tf.data import caption_input
+
+    id_lists = [[UNK_ID if i == PAD_ID else i
+                 for i in vocabulary.encode(caption_input.tokenize(c))] for c in captions]
+    return vocabulary.pad_batch(id_lists)
+
+
+def reference_outputs(model, seed, num_samples=1, captions=None, vocabulary=None, ids=None,
+                      mask=None):
+    """What a serving call returns, computed in process with the Keras model.
+
+    Works on any Keras backend. Pass captions (with the vocabulary) or ids and mask for a
+    caption model, neither for a prior model. Returns numpy images uint8 (rows, H, W) and,
+    for caption models, attention float32 (rows, T, L).
+    """
+    from keras import ops
+
+    if not is_caption_model(model):
+        eps = prior_noise(model.steps, model.z_dim, 1, num_samples, seed).numpy()
+        canvas = ops.convert_to_numpy(model.generate(eps)["canvases"][-1])
+        return {"images": _round(canvas)}
+    if captions is not None:
+        ids, mask = encode_captions(vocabulary, captions)
+    ids, mask = np.asarray(ids, np.int32), np.asarray(mask, bool)
+    eps = prior_noise(model.steps, model.z_dim, len(ids), num_samples, seed).numpy()
+    out = model.generate(np.repeat(ids, num_samples, 0), np.repeat(mask, num_samples, 0), eps)
+    return {"images": _round(ops.convert_to_numpy(out["canvases"][-1])),
+            "attention": ops.convert_to_numpy(out["alpha"]).transpose(1, 0, 2)}
+
+
+def _round(canvas):
+    return np.round(np.clip(canvas, 0.0, 1.0) * 255.0).astype(np.uint8)
