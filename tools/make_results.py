@@ -2,7 +2,7 @@
 
   python tools/make_results.py                    # every evaluation below, then the tables
   python tools/make_results.py --tables_only      # the tables from docs/results/*.json
-  python tools/make_results.py --only=aligndraw_mnist_captions --max_images=1000
+  python tools/make_results.py --only=aligndraw_mnist_captions --heavy_max_images=300
 
 Each evaluation is one `python -m t2i_tf.evaluate` run in a subprocess (its exact command,
 wall time, machine and date are kept in docs/results/MODEL.SPLIT.json beside its figures,
@@ -33,14 +33,16 @@ flags.DEFINE_string("doc", os.path.join(ROOT, "docs", "RESULTS.md"), "The file t
 flags.DEFINE_bool("tables_only", False, "Only rewrite the tables from the saved JSON files.")
 flags.DEFINE_list("only", [], "Evaluate only these models (default: every one below).")
 flags.DEFINE_integer("max_images", 0, "Score only the first N examples of each split (0: all).")
+flags.DEFINE_integer("heavy_max_images", 1000, "Captions scored by the retrieval, SSIM, "
+                     "caption and importance-sampling runs (0: the whole split).")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the evaluations.")
 flags.DEFINE_string("machine", None, "Machine description for the tables; default: detected.")
 
 # (model, split, evaluate flags): what docs/RESULTS.md reports. The ELBO runs over whole
 # splits; the costly caption metrics (100 likelihoods per caption for retrieval, 50 samples
-# per caption for SSIM) over the first 1,000 test captions and the whole (1,000)
+# per caption for SSIM) over the first --heavy_max_images captions of the test and the
 # generalization split, to fit the CPU (--max_images=N sets N for every run instead).
-_CAPTION_FULL = [f"--metrics={CAPTION_METRICS}", "--max_images=1000"]
+_CAPTION_FULL = [f"--metrics={CAPTION_METRICS}"]
 EVALUATIONS = [
     ("draw_mnist", "test", ["--metrics=elbo,iw_nll,nearest", "--iw_max_images=1000"]),
     ("draw_mnist_noattn", "test", ["--metrics=elbo,iw_nll,nearest", "--iw_max_images=1000"]),
@@ -82,6 +84,9 @@ def evaluate(model, split, extra):
     """Runs one evaluation; returns its JSON object with the run's provenance added."""
     json_path, pictures = _paths(model, split, extra)
     args = [f"--model={model}", f"--split={split}", *extra]
+    if _run_name(model, split, extra) != f"{model}.{split}" and FLAGS.heavy_max_images:
+        if any(a.startswith("--metrics=") and "retrieval" in a for a in extra):
+            args.append(f"--max_images={FLAGS.heavy_max_images}")
     if FLAGS.max_images:
         args = [a for a in args if not a.startswith("--max_images")]
         args.append(f"--max_images={FLAGS.max_images}")

@@ -25,10 +25,10 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training folder.", required=True)
 flags.DEFINE_string("name", None, "Name under models/.", required=True)
 flags.DEFINE_string("command", None, "The command that trained it.", required=True)
-flags.DEFINE_list("eval_json", None, "Files written by `evaluate --json_out`, one per split.",
-                  required=True)
+flags.DEFINE_list("eval_json", [], "Files written by `evaluate --json_out` or by "
+                  "tools/make_results.py, one per split; none: copy the model only.")
 flags.DEFINE_string("eval_command", None, "The command that wrote eval_json (SPLIT stands for "
-                    "each file's split).", required=True)
+                    "each file's split); default: the file's own `command` field.")
 flags.DEFINE_string("machine", None, "Where it trained.", required=True)
 flags.DEFINE_string("paper", "", "The paper's figure to set beside ours.")
 flags.DEFINE_string("notes", "", "Anything a user must know (Markdown).")
@@ -79,10 +79,14 @@ def main(argv):
     with open(os.path.join(target, checkpoint.CONFIG)) as f:
         config = json.load(f)
     size_mb = sum(os.path.getsize(os.path.join(target, n)) for n in files) / 2**20
+    if not results:
+        print(f"{target}: model copied; run again with --eval_json for the card")
+        return
     data_text, epoch_size = DATA[results[0]["data"]]
     sections = []
     for result in results:
-        command = FLAGS.eval_command.replace("SPLIT", result["split"])
+        command = (FLAGS.eval_command.replace("SPLIT", result["split"]) if FLAGS.eval_command
+                   else result["command"])
         table = "\n".join(f"| {name} | {value} |" for name, value in _figures(result))
         sections.append(f"""### {result['split']} split ({result['images']:,} examples)
 
