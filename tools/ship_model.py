@@ -58,6 +58,20 @@ def _figures(result):
             rows.append((f"negative ELBO on those {result['iw_images']:,} images",
                          f"{result['iw_images_neg_elbo_nats']:.2f} ± "
                          f"{result['iw_images_neg_elbo_sem']:.2f}"))
+    if "retrieval" in result:
+        m = result["retrieval"]["ratio"]
+        rows.append((f"retrieval among {result['retrieval']['num_candidates']}, ratio ranking: "
+                     "R@1 / R@5 / R@10 / R@50 (%), median rank",
+                     " / ".join(f"{m[f'r@{k}']:.1f}" for k in (1, 5, 10, 50))
+                     + f", {m['median_rank']:g}"))
+    if "ssim_mean" in result:
+        rows.append((f"SSIM, {result['ssim_samples']} samples per caption",
+                     f"{result['ssim_mean']:.3f} ± {result['ssim_std']:.3f} (std)"))
+    if "captions" in result:
+        m, d = result["captions"]["samples"], result["captions"]["data"]
+        rows.append(("scenes drawn right (named digits read by the digit classifier, in "
+                     "place); the data's own images",
+                     f"{100 * m['scene_right']:.1f}%; {100 * d['scene_right']:.1f}%"))
     return rows
 
 
@@ -92,7 +106,7 @@ def main(argv):
 
 Command: `{command}` (backend {result['backend']}, {datetime.date.today().isoformat()}).
 
-| metric (nats per image) | value |
+| metric (nats per image unless stated) | value |
 | --- | ---: |
 {table}
 """)
