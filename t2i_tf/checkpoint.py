@@ -17,8 +17,6 @@ import zipfile
 
 import numpy as np
 
-from t2i_tf.models import registry
-
 CONFIG = "config.json"
 WEIGHTS = "weights.npz"
 CHECKPOINT = "checkpoint.npz"
@@ -157,6 +155,8 @@ def _assign(variables, arrays, prefix, key, path):
 
 def load_model(name_or_path):
     """Rebuilds a model from its folder (or shipped name) and loads its weights."""
+    from t2i_tf.models import registry  # here: reading a config.json needs no Keras
+
     folder = resolve(name_or_path)
     name, config = read_config(folder)
     try:

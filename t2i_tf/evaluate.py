@@ -4,40 +4,62 @@
   python -m t2i_tf.evaluate --model=aligndraw_mnist_captions --split=test \
       --metrics=elbo,iw_nll,retrieval,ssim,attention,nearest --out_dir=eval/
 
+  python -m t2i_tf.evaluate --model=runs/alignpixelrnn --split=test \
+      --metrics=nll,retrieval,ssim,nearest,captions      # a pixel model (default: nll)
+
 Metrics (nats per image; the papers' protocols, see docs/RESULTS.md):
-  elbo       the negative variational bound, one z per image (DRAW's bound column;
-             alignDRAW eqs. 14-15).
-  iw_nll     -log p(x) (or -log p(x | y)) importance-sampled with K = --iw_samples.
+  elbo       DRAW models: the negative variational bound, one z per image (DRAW's bound
+             column; alignDRAW eqs. 14-15).
+  iw_nll     DRAW models: -log p(x) (or -log p(x | y)) importance-sampled with
+             K = --iw_samples.
+  nll        pixel models: the exact -log p(x | y) (alignPixelRNN eq. 5), and bits per
+             dimension, nll / (H W ln 2). elbo and iw_nll do not apply to them.
   retrieval  caption models: for each caption, its true image among --retrieval_candidates
              candidates (the true one and its nearest neighbours in pixel space), ranked by
              log p(x | y) - log p(x | y_mean) and by log p(x | y); R@1/5/10/50, median rank.
-  ssim       caption models: --ssim_samples prior samples per caption against its image.
-  attention  caption models: words by attention weight, and which words draw it most.
+             Pixel models rank by their exact log p(x | y) (--retrieval_samples unused).
+  ssim       caption models: --ssim_samples prior samples per caption against its image
+             (pixel models: ancestral samples at temperature 1, in [0, 1] as v / (V - 1)).
+  attention  alignDRAW: words by attention weight, and which words draw it most. The pixel
+             models' samplers return no attention weights: skipped with a note.
   nearest    samples beside their closest training image in pixel L2 (no copying).
   captions   captioned MNIST: --caption_samples prior samples per caption read by a digit
              classifier (models/mnist_digit_classifier): are the named digits drawn, and
              where the caption puts them? The data set's own images are scored beside.
+             A pixel model's 32x32 images (and the data's own, beside them) are resized to
+             60x60 first, so its numbers compare with the data's at 32x32, not with
+             alignDRAW's.
+
+Pixel models are scored on captioned_mnist_32 (256 levels) or captioned_mnist_32_binary (2),
+the split's 60x60 canvases downsampled as in training (t2i_tf/data/pixel_data.py). Their
+compiled loops run over 1,024 pixels: on CPU, KERAS_BACKEND=jax compiles them several times
+faster than TensorFlow's XLA.
 """
 
 import json
 import os
+import sys
 import time
 
 from absl import flags
 
 from t2i_tf import cli
 
-METRICS = ("elbo", "iw_nll", "retrieval", "ssim", "attention", "nearest", "captions")
+METRICS = ("elbo", "iw_nll", "nll", "retrieval", "ssim", "attention", "nearest", "captions")
 CAPTION_ONLY = ("retrieval", "ssim", "attention", "captions")
+BOUNDS = ("elbo", "iw_nll")  # the DRAW models' variational estimates
+PIXEL_DATA = ("captioned_mnist_32", "captioned_mnist_32_binary")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "draw_mnist", "A model folder, or the name of one under models/.")
 flags.DEFINE_enum("split", "test", ["train", "valid", "test", "generalization"],
                   "Split to score (generalization: captioned MNIST's held-out combinations).")
-flags.DEFINE_enum("data", None, ["binarized_mnist", "mnist", "captioned_mnist"],
-                  "Data set; default binarized_mnist, or captioned_mnist for caption models.")
+flags.DEFINE_enum("data", None, ["binarized_mnist", "mnist", "captioned_mnist", *PIXEL_DATA],
+                  "Data set; default binarized_mnist, or captioned_mnist for caption models, "
+                  "or captioned_mnist_32(_binary) for pixel models.")
 flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or ../shared/data.")
-flags.DEFINE_list("metrics", ["elbo", "iw_nll"], f"Any of {','.join(METRICS)}.")
+flags.DEFINE_list("metrics", ["elbo", "iw_nll"], f"Any of {','.join(METRICS)}; the default "
+                  "for pixel models is nll.")
 flags.DEFINE_integer("iw_samples", 50, "K for the importance-sampled -log p(x).")
 flags.DEFINE_integer("iw_max_images", 0, "Importance-sample only the first N examples (0: all).")
 flags.DEFINE_integer("retrieval_candidates", 100, "Shortlist size per caption.")
@@ -81,6 +103,34 @@ def _load(captioned, data_name, need_train):
     return images, images, train, None
 
 
+def _load_pixel(model, data_name, need_train):
+    """_load for a pixel model: images as its integer pixel values; the training set (for
+    retrieval's mean caption and `nearest`) with its images in [0, 1]."""
+    from t2i_tf import checkpoint, sampling
+    from t2i_tf.data import pixel_data
+
+    limit = FLAGS.max_images or None
+    size, binary = model.image_shape[0], data_name.endswith("_binary")
+    split = pixel_data.load_captioned_mnist(FLAGS.split, FLAGS.data_dir, limit, size=size,
+                                            binary=binary)
+    data = {k: split[k] for k in ("images", "ids", "mask", "captions")}
+    train = None
+    if need_train:
+        train = pixel_data.load_captioned_mnist("train", FLAGS.data_dir, 10000, size=size,
+                                                binary=binary)
+        train = {**train, "images": sampling.unit_images(train["images"], model.levels)}
+    return data, data["images"], train, checkpoint.load_vocabulary(FLAGS.model)
+
+
+def _data_for(model):
+    """The data sets a model can be scored on, the default first."""
+    if hasattr(model, "next_pixel"):
+        return PIXEL_DATA[1:] if model.levels == 2 else PIXEL_DATA[:1]
+    if hasattr(model, "encode_caption"):
+        return ("captioned_mnist",)
+    return ("binarized_mnist", "mnist")
+
+
 def main(argv):
     del argv
     import keras
@@ -91,21 +141,43 @@ def main(argv):
                                 retrieval, ssim)
 
     model = checkpoint.load_model(FLAGS.model)
-    captioned = hasattr(model, "encode_caption")
-    data_name = FLAGS.data or ("captioned_mnist" if captioned else "binarized_mnist")
-    if captioned != (data_name == "captioned_mnist"):
-        raise cli.UsageError(f"{FLAGS.model} cannot be scored on {data_name}")
-    wanted = [m for m in METRICS if m in FLAGS.metrics]
+    pixel = hasattr(model, "next_pixel")  # exact likelihood, integer pixel values
+    captioned = pixel or hasattr(model, "encode_caption")
+    allowed = _data_for(model)
+    data_name = FLAGS.data or allowed[0]
+    if data_name not in allowed:
+        raise cli.UsageError(f"{FLAGS.model} cannot be scored on {data_name}"
+                             + (f" (it takes --data={allowed[0]})" if pixel else ""))
+    requested = FLAGS.metrics if FLAGS["metrics"].present or not pixel else ["nll"]
+    wanted = [m for m in METRICS if m in requested]
     if not captioned and set(wanted) & set(CAPTION_ONLY):
         raise cli.UsageError(f"{', '.join(sorted(set(wanted) & set(CAPTION_ONLY)))} need a "
                              "caption model")
+    if pixel and set(wanted) & set(BOUNDS):
+        raise cli.UsageError(f"{', '.join(m for m in wanted if m in BOUNDS)}: variational "
+                             "bounds of the DRAW models; a pixel model's likelihood is exact: "
+                             "--metrics=nll")
+    if not pixel and "nll" in wanted:
+        raise cli.UsageError("nll is the pixel models' exact likelihood; DRAW models have "
+                             "elbo and iw_nll")
+    skipped = {}
+    if pixel and "attention" in wanted:
+        skipped["attention"] = "the pixel models' samplers return no attention weights"
+        wanted.remove("attention")
+        print(f"note: attention skipped: {skipped['attention']}", file=sys.stderr)
     if FLAGS.out_dir:
         os.makedirs(FLAGS.out_dir, exist_ok=True)
     need_train = bool({"retrieval", "nearest"} & set(wanted))
-    data, images, train, vocabulary = _load(captioned, data_name, need_train)
+    if pixel:
+        data, images, train, vocabulary = _load_pixel(model, data_name, need_train)
+        images = sampling.unit_images(images, model.levels)  # in [0, 1], for the pictures
+    else:
+        data, images, train, vocabulary = _load(captioned, data_name, need_train)
     bs, seed = FLAGS.batch_size, FLAGS.seed
     result = {"model": FLAGS.model, "data": data_name, "split": FLAGS.split,
               "images": len(images), "backend": keras.backend.backend()}
+    if skipped:
+        result["skipped"] = skipped
     rows, seconds = [], {}
 
     def timed(name, fn):
@@ -132,20 +204,36 @@ def main(argv):
             sub = likelihood.negative_elbo(model, subset, bs, seed)["total"]
             result.update(iw_images_neg_elbo_nats=sub[0], iw_images_neg_elbo_sem=sub[1])
             rows.append((f"negative ELBO on the same first {n} examples", *sub))
+    if "nll" in wanted:
+        nats = timed("nll", lambda: likelihood.exact_nll(model, data, bs))
+        nll, bpd = likelihood.mean_and_sem(nats), likelihood.mean_and_sem(
+            likelihood.bits_per_dim(nats, model.num_pixels))
+        result.update(nll_nats=nll[0], nll_sem=nll[1], bits_per_dim=bpd[0],
+                      bits_per_dim_sem=bpd[1])
+        rows += [("-log p(x | y), exact, nats", *nll), ("  bits per dimension", *bpd)]
     if "retrieval" in wanted:
+        # A pixel model's exact log p(x | y) through the same protocol: one "sample", and
+        # smaller calls (each scores every pixel of bs images at once).
+        scorer = retrieval.ExactLikelihood(model) if pixel else model
+        samples, per_call = (1, bs) if pixel else (FLAGS.retrieval_samples, 5 * bs)
+
         def run_retrieval():
-            y_mean = retrieval.mean_sentence(model, train["ids"], train["mask"])
-            return retrieval.retrieval(model, data, y_mean, None, FLAGS.retrieval_candidates,
-                                       FLAGS.retrieval_samples, 5 * bs, seed)
+            y_mean = retrieval.mean_sentence(scorer, train["ids"], train["mask"])
+            return retrieval.retrieval(scorer, data, y_mean, None, FLAGS.retrieval_candidates,
+                                       samples, per_call, seed)
         r = timed("retrieval", run_retrieval)
         result["retrieval"] = {k: r[k] for k in ("ratio", "likelihood", "num_candidates",
                                                  "num_samples", "feature_space")}
+        if pixel:
+            result["retrieval"]["exact_likelihood"] = True
         for ranking in ("ratio", "likelihood"):
             m = r[ranking]
             rows += [(f"retrieval by {ranking}: R@{k}, %", m[f"r@{k}"], None) for k in (1, 5, 10, 50)]
             rows.append((f"retrieval by {ranking}: median rank", m["median_rank"], None))
     if "ssim" in wanted:
-        s = timed("ssim", lambda: ssim.caption_ssim(model, data, FLAGS.ssim_samples, 5 * bs, seed))
+        unit = {**data, "images": images}  # a pixel model's in [0, 1]
+        s = timed("ssim",
+                  lambda: ssim.caption_ssim(model, unit, FLAGS.ssim_samples, 5 * bs, seed))
         result.update(ssim_mean=s["mean"], ssim_std=s["std"], ssim_samples=FLAGS.ssim_samples)
         rows.append((f"SSIM, {FLAGS.ssim_samples} samples per caption (mean, std)", s["mean"], s["std"]))
     if "attention" in wanted:
@@ -184,17 +272,23 @@ def main(argv):
         drawn, real = timed("captions", run_captions)
         result["captions"] = {"samples": drawn, "data": real,
                               "samples_per_caption": FLAGS.caption_samples}
+        if images.shape[1:] != (60, 60):
+            result["captions"]["resized_from"] = list(images.shape[1:])
         for key in ("scene_right", "digit_accuracy", "ink_in_place"):
             rows.append((f"captions: {key} of samples, % (the data's own images)",
                          100 * drawn[key], 100 * real[key]))
     if "nearest" in wanted:
         def run_nearest():
-            if captioned:
-                n = min(8, len(images))
+            n = min(8, len(images))
+            if pixel:
+                out = sampling.PixelCaptionSampler(model, "sample")(data["ids"][:n],
+                                                                    data["mask"][:n], seed=seed)
+                samples = sampling.unit_images(out["images"], model.levels)
+            elif captioned:
                 out = sampling.CaptionSampler(model)(data["ids"][:n], data["mask"][:n], seed=seed)
+                samples = out["canvases"][-1]
             else:
-                out = sampling.PriorSampler(model)(16, seed=seed)
-            samples = out["canvases"][-1]
+                samples = sampling.PriorSampler(model)(16, seed=seed)["canvases"][-1]
             idx, dist = nearest.nearest_training(samples, train["images"])
             return samples, idx, dist
         samples, idx, dist = timed("nearest", run_nearest)

@@ -4,23 +4,44 @@
   python -m t2i_tf.sample --caption="the digit 3 is at the top of the digit 1 ." \
       --num_samples=16 --out=samples       # alignDRAW, models/aligndraw_mnist_captions
   python -m t2i_tf.sample --captions_file=docs/captions_mnist_seen.txt --model=DIR
+  python -m t2i_tf.sample --model=DIR --caption="the digit 3 is at the top of the digit 1 ." \
+      --beam=4                             # a pixel model (align_pixel_rnn, align_pixel_cnn)
 
 Each caption is checked on its own: a bad one (empty, over the length limit, not UTF-8, no
 known word) is reported on stderr as `error: LABEL: ...` and the others are still drawn;
 the exit status is non-zero only when nothing could be drawn.
 
-Writes samples.png (final canvases: Bernoulli means, as in DRAW Fig. 6; one row per caption
-for caption models), steps.png (canvases every few steps, Fig. 7) and drawing.gif (the
-drawing sequence with each write window boxed in red, Figs. 1 and 10); caption models add
-attention.png (words x steps, alignDRAW Fig. 6) and attention.txt (words by weight).
+DRAW models write samples.png (final canvases: Bernoulli means, as in DRAW Fig. 6; one row
+per caption for caption models), steps.png (canvases every few steps, Fig. 7) and
+drawing.gif (the drawing sequence with each write window boxed in red, Figs. 1 and 10);
+caption models add attention.png (words x steps, alignDRAW Fig. 6) and attention.txt (words
+by weight).
+
+Pixel models draw every caption in one compiled loop over the pixels
+(t2i_tf.sampling.PixelCaptionSampler): --method=sample (the default: ancestral sampling at
+--temperature, --num_samples images per caption), greedy, or beam (--beam=N, which implies
+it: beam search of width N). Greedy and beam search are deterministic, so they draw one
+image per caption. They write samples.png (one row per caption, the caption on the left;
+pixel values v shown as v / (V - 1)) and scores.txt (per caption, log p(x | y) in nats of
+each image drawn, the model's exact summed log-probability). They have no drawing sequence
+and their samplers return no attention weights, so no steps.png, drawing.gif or attention.
 """
 
+import importlib.util
 import os
 import sys
 
-# One call draws one batch, so compiling the sampler costs more than it saves: unless
-# KERAS_BACKEND says otherwise, sample runs on Keras's NumPy backend (no TensorFlow import,
-# no tracing, no XLA). tests/test_backends.py holds it to the TensorFlow backend's numbers.
+# One call draws one batch, so compiling the sampler costs more than it saves for DRAW:
+# unless KERAS_BACKEND says otherwise, sample runs on Keras's NumPy backend (no TensorFlow
+# import, no tracing, no XLA). tests/test_backends.py holds it to the TensorFlow backend's
+# numbers. A pixel model's loop has one step per pixel (1,024 at 32x32), each of them a
+# dozen eager NumPy calls; compiled by JAX the loop runs several times faster, compilation
+# included (the paper-size alignPixelRNN, one caption, beam 4: 87-96 s on NumPy against
+# 10-18 s on JAX, on the 2-core CPU while it also trained two models). So when the user set
+# no KERAS_BACKEND and the model's config.json (read with json, before Keras is imported:
+# the backend is fixed at import) names a pixel model, sample picks jax if it is installed.
+# The NumPy backend still runs the pixel samplers, only slower: KERAS_BACKEND=numpy.
+_USER_BACKEND = os.environ.get("KERAS_BACKEND")
 os.environ.setdefault("KERAS_BACKEND", "numpy")
 
 from absl import flags  # noqa: E402
@@ -33,14 +54,58 @@ flags.DEFINE_string("model", None, "A model folder, or the name of one under mod
 flags.DEFINE_multi_string("caption", [], "Caption(s) to draw (caption models); repeatable.")
 flags.DEFINE_string("captions_file", None, "A file of captions, one per line.")
 flags.DEFINE_integer("num_samples", 64, "Images to draw (per caption for caption models).")
-flags.DEFINE_integer("seed", 0, "Seed of the prior samples.")
+flags.DEFINE_integer("seed", 0, "Seed of the prior samples (pixel models: of --method=sample).")
 flags.DEFINE_string("out", "samples", "Output folder (created if missing).")
 flags.DEFINE_integer("scale", 4, "Pixel magnification of the pictures.")
+# The pixel models.
+flags.DEFINE_enum("method", None, ["greedy", "sample", "beam"],
+                  "Pixel models: how each pixel is chosen; default sample, or beam with --beam.")
+flags.DEFINE_integer("beam", 0, "Pixel models: beam search of this width (implies "
+                     "--method=beam); 0: no beam search.")
+flags.DEFINE_float("temperature", 1.0, "Pixel models, --method=sample: softmax temperature.")
 flags.register_validator("num_samples", lambda v: 0 < v <= 10000, message="must be in 1..10000")
 flags.register_validator("scale", lambda v: 0 < v <= 16, message="must be in 1..16")
+flags.register_validator("beam", lambda v: 0 <= v <= 256, message="must be in 0..256")
+flags.register_validator("temperature", lambda v: v > 0, message="must be positive")
 
 DEFAULT_MODEL = "draw_mnist"
 DEFAULT_CAPTION_MODEL = "aligndraw_mnist_captions"
+PIXEL_MODELS = ("align_pixel_rnn", "align_pixel_cnn")  # registry names
+
+
+def _pick_backend(model_name):
+    """Sets KERAS_BACKEND=jax for a pixel model if the user chose no backend, Keras is not
+    imported yet and JAX is installed (see the comment at the top)."""
+    if _USER_BACKEND or "keras" in sys.modules or importlib.util.find_spec("jax") is None:
+        return
+    from t2i_tf import checkpoint  # json and numpy only until a model is loaded
+
+    try:
+        name, _ = checkpoint.read_config(checkpoint.resolve(model_name))
+    except checkpoint.CheckpointError:
+        return  # load_model says what is wrong
+    if name in PIXEL_MODELS:
+        os.environ["KERAS_BACKEND"] = "jax"
+
+
+def _pixel_method():
+    """(method, beam width) from --method and --beam; bad combinations end in one line."""
+    method = FLAGS.method or ("beam" if FLAGS.beam else "sample")
+    if FLAGS.beam and method != "beam":
+        raise cli.UsageError(f"--beam={FLAGS.beam} is beam search; drop --method={method} "
+                             "or --beam")
+    if method == "beam" and not FLAGS.beam:
+        raise cli.UsageError("--method=beam needs its width: --beam=N")
+    return method, max(FLAGS.beam, 1)
+
+
+def _warn_unused_flags(method):
+    if method != "sample" and FLAGS["temperature"].present:
+        print(f"warning: --temperature applies to --method=sample, not {method}",
+              file=sys.stderr)
+    if method != "sample" and FLAGS["num_samples"].present and FLAGS.num_samples > 1:
+        print(f"warning: --method={method} is deterministic: one image per caption",
+              file=sys.stderr)
 
 
 def _check_writable(folder):
@@ -77,22 +142,9 @@ def _draw_captions(model, model_name, out):
     """Caption branch of main; returns the written paths."""
     import numpy as np
 
-    from t2i_tf import checkpoint, sampling, visualize
-    from t2i_tf.data import caption_input
+    from t2i_tf import sampling, visualize
 
-    labelled = [(f"--caption {i + 1}", c) for i, c in enumerate(FLAGS.caption)]
-    problems = []
-    if FLAGS.captions_file:
-        from_file, problems = caption_input.read_captions_file(FLAGS.captions_file)
-        labelled += from_file
-    vocabulary = checkpoint.load_vocabulary(model_name)
-    kept, ids, mask, bad, warnings = caption_input.encode(vocabulary, labelled)
-    for line in warnings:
-        print(f"warning: {line}", file=sys.stderr)
-    for line in problems + bad:
-        print(f"error: {line}", file=sys.stderr)
-    if not kept:
-        raise cli.UsageError("no caption could be drawn")
+    kept, ids, mask = _read_captions(model_name)
     n = FLAGS.num_samples
     result = sampling.CaptionSampler(model)(np.repeat(ids, n, 0), np.repeat(mask, n, 0),
                                             seed=FLAGS.seed)
@@ -114,15 +166,81 @@ def _draw_captions(model, model_name, out):
     return paths
 
 
+def _read_captions(model_name):
+    """(kept [(label, caption, tokens)], ids, mask) of --caption and --captions_file; bad
+    captions are reported on stderr, and none at all ends the binary."""
+    from t2i_tf import checkpoint
+    from t2i_tf.data import caption_input
+
+    labelled = [(f"--caption {i + 1}", c) for i, c in enumerate(FLAGS.caption)]
+    problems = []
+    if FLAGS.captions_file:
+        from_file, problems = caption_input.read_captions_file(FLAGS.captions_file)
+        labelled += from_file
+    vocabulary = checkpoint.load_vocabulary(model_name)
+    kept, ids, mask, bad, warnings = caption_input.encode(vocabulary, labelled)
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    for line in problems + bad:
+        print(f"error: {line}", file=sys.stderr)
+    if not kept:
+        raise cli.UsageError("no caption could be drawn")
+    return kept, ids, mask
+
+
+def _draw_pixel_captions(model, model_name, out):
+    """Pixel-model branch of main: samples.png and scores.txt; returns the written paths."""
+    import numpy as np
+
+    from t2i_tf import sampling, visualize
+
+    method, width = _pixel_method()
+    _warn_unused_flags(method)
+    kept, ids, mask = _read_captions(model_name)
+    n = FLAGS.num_samples if method == "sample" else 1  # greedy and beam are deterministic
+    sampler = sampling.PixelCaptionSampler(model, method, beam_width=width,
+                                           temperature=FLAGS.temperature)
+    result = sampler(np.repeat(ids, n, 0), np.repeat(mask, n, 0), seed=FLAGS.seed)
+    images = sampling.unit_images(result["images"], model.levels)  # (captions n, H, W)
+    picture = visualize.grid(images, n, scale=FLAGS.scale)
+    picture = visualize.label_rows(picture, [caption for _, caption, _ in kept],
+                                   (images.shape[1] + 1) * FLAGS.scale, FLAGS.scale)
+    paths = [os.path.join(out, "samples.png"), os.path.join(out, "scores.txt")]
+    visualize.save_png(paths[0], picture)
+    log_prob = result["log_prob"].reshape(len(kept), n)
+    how = f"beam search of width {width}" if method == "beam" else method
+    if method == "sample":
+        how += f" at temperature {FLAGS.temperature:g}"
+    lines = [f"# caption<TAB>log p(x | y) in nats of each image drawn ({how}; summed over "
+             f"the {model.num_pixels} pixels)"]
+    for (_, caption, _), row in zip(kept, log_prob):
+        lines.append(" ".join(caption.split()) + "\t" + " ".join(f"{v:.3f}" for v in row))
+    with open(paths[1], "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return paths
+
+
 def main(argv):
     del argv
-    from t2i_tf import checkpoint, sampling
-
     has_captions = bool(FLAGS.caption or FLAGS.captions_file)
     model_name = FLAGS.model or (DEFAULT_CAPTION_MODEL if has_captions else DEFAULT_MODEL)
     _check_writable(FLAGS.out)  # before the slow part
+    if FLAGS.method or FLAGS.beam:
+        _pixel_method()  # a bad --method/--beam pair ends here, before the slow part
+    _pick_backend(model_name)  # before Keras is imported
+    from t2i_tf import checkpoint, sampling
+
     model = checkpoint.load_model(model_name)
-    if not hasattr(model, "encode_caption"):
+    pixel = hasattr(model, "next_pixel")
+    if not pixel and (FLAGS.method or FLAGS.beam or FLAGS["temperature"].present):
+        raise cli.UsageError(f"--method, --beam and --temperature are for the pixel models; "
+                             f"{model_name} is a {model.registry_name} model")
+    if pixel:
+        if not has_captions:
+            raise cli.UsageError("this model draws captions: pass --caption=\"...\" or "
+                                 "--captions_file")
+        paths = _draw_pixel_captions(model, model_name, FLAGS.out)
+    elif not hasattr(model, "encode_caption"):
         if has_captions:
             raise cli.UsageError(f"{model_name} is not a caption model; drop the captions")
         out = sampling.PriorSampler(model)(FLAGS.num_samples, seed=FLAGS.seed)

@@ -80,3 +80,9 @@ class PixelCaptionSampler:
             args.append(np.random.default_rng(seed).random(shape, dtype=np.float32))
         out = self._generate(*args)
         return {k: keras.ops.convert_to_numpy(v) for k, v in out.items()}
+
+
+def unit_images(images, levels):
+    """A pixel model's images, integers in [0, levels), as float32 intensities in [0, 1]:
+    images / (levels - 1), what the picture writers and SSIM take."""
+    return np.asarray(images, np.float32) / float(levels - 1)

@@ -1,5 +1,11 @@
 """Trains a model: `python -m t2i_tf.train --flagfile=flags/draw_mnist --workdir=DIR`.
 
+Models and their data: draw on binarized_mnist or mnist, align_draw on captioned_mnist,
+align_pixel_rnn and align_pixel_cnn on captioned_mnist_32 (8-bit) or
+captioned_mnist_32_binary (flags/mnist_captions_pixelrnn, flags/smoke_pixelrnn); another pair
+ends in one line. coco_32 (flags/coco_pixelrnn) is reserved: it ends in one line saying so
+until COCO is wired.
+
 The backend is Keras's: KERAS_BACKEND=jax (the faster one on CPU and the one for GPU
 machines without TensorFlow) or tensorflow (the default). Interrupt with Ctrl-C and run the
 same command again to resume.
@@ -10,12 +16,20 @@ from absl import flags
 from t2i_tf import cli
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("model", "draw", ["draw", "align_draw"], "Model in t2i_tf.models.registry.")
-flags.DEFINE_enum("data", "binarized_mnist", ["binarized_mnist", "mnist", "captioned_mnist"],
-                  "Data set; captioned_mnist goes with align_draw.")
+PIXEL_MODELS = ("align_pixel_rnn", "align_pixel_cnn")
+PIXEL_DATA = ("captioned_mnist_32", "captioned_mnist_32_binary", "coco_32")
+# The data each model trains on.
+MODEL_DATA = {"draw": ("binarized_mnist", "mnist"), "align_draw": ("captioned_mnist",),
+              **{m: PIXEL_DATA for m in PIXEL_MODELS}}
+flags.DEFINE_enum("model", "draw", list(MODEL_DATA), "Model in t2i_tf.models.registry.")
+flags.DEFINE_enum("data", "binarized_mnist",
+                  ["binarized_mnist", "mnist", "captioned_mnist", *PIXEL_DATA],
+                  "Data set; captioned_mnist goes with align_draw, captioned_mnist_32 "
+                  "(8-bit, 256 levels) and captioned_mnist_32_binary (2 levels) with the "
+                  "pixel models; coco_32 is reserved for COCO (not wired yet).")
 flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or ../shared/data.")
 flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and samples (required).")
-# The DRAW cell (both models).
+# The DRAW cell (draw, align_draw).
 flags.DEFINE_integer("glimpses", 64, "T, the number of DRAW steps.")
 flags.DEFINE_integer("enc_units", 256, "Encoder (inference) LSTM units.")
 flags.DEFINE_integer("dec_units", 256, "Decoder (generative) LSTM units.")
@@ -23,11 +37,16 @@ flags.DEFINE_integer("z_dim", 100, "Size of z_t.")
 flags.DEFINE_integer("read_n", 2, "Read patch side N.")
 flags.DEFINE_integer("write_n", 5, "Write patch side N.")
 flags.DEFINE_bool("attention", True, "Gaussian attention; --noattention reads/writes whole images.")
-# The caption side (align_draw).
+# The caption side (align_draw and the pixel models).
 flags.DEFINE_integer("embed_dim", 128, "Word embedding size.")
 flags.DEFINE_integer("lang_units", 128, "Caption LSTM units per direction.")
 flags.DEFINE_integer("align_units", 512, "Alignment size l (eq. 7); 0 gives noalignDRAW.")
 flags.DEFINE_float("init_stddev", 0.0, "If > 0, draw every weight from N(0, s^2).")
+# The pixel models (align_pixel_rnn's decoder LSTM has --dec_units units).
+flags.DEFINE_integer("pixel_embed_dim", 64, "Embedding size of a pixel value.")
+flags.DEFINE_integer("filters", 64, "align_pixel_cnn: channels of every gated layer.")
+flags.DEFINE_integer("num_layers", 8, "align_pixel_cnn: gated layers.")
+flags.DEFINE_integer("kernel_size", 5, "align_pixel_cnn: odd kernel side of the gated layers.")
 # Optimisation.
 flags.DEFINE_enum("optimizer", "adam", ["adam", "rmsprop"], "Optimizer.")
 flags.DEFINE_integer("batch_size", 100, "Batch size.")
@@ -42,15 +61,37 @@ flags.DEFINE_float("max_wall_minutes", None, "Stop (with a checkpoint) after thi
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, noise and batch order.")
 
 for _name in ("glimpses", "enc_units", "dec_units", "z_dim", "read_n", "write_n", "batch_size",
-              "train_steps", "steps_per_epoch", "valid_images", "embed_dim", "lang_units"):
+              "train_steps", "steps_per_epoch", "valid_images", "embed_dim", "lang_units",
+              "pixel_embed_dim", "filters", "num_layers"):
     flags.register_validator(_name, lambda v: v > 0, message="must be positive")
-flags.register_multi_flags_validator(
-    ["model", "data"], lambda f: (f["model"] == "align_draw") == (f["data"] == "captioned_mnist"),
-    message="--model=align_draw trains on --data=captioned_mnist, and only it does")
+flags.register_validator("kernel_size", lambda v: v > 0 and v % 2 == 1,
+                         message="must be odd and positive")
 
 
-def model_config(image_shape, vocab_size=None):
-    """The model's constructor arguments, from the flags."""
+def check_model_data(model, data):
+    """Raises cli.UsageError (one line) if `model` does not train on `data`."""
+    if data not in MODEL_DATA[model]:
+        allowed = " or ".join(f"--data={d}" for d in MODEL_DATA[model])
+        raise cli.UsageError(f"--model={model} trains on {allowed}, not --data={data}")
+    if data == "coco_32":
+        from t2i_tf.data import datasets
+
+        raise cli.UsageError(f"--data=coco_32: {datasets.NOT_WIRED['coco_32']}; "
+                             "train on --data=captioned_mnist_32 meanwhile")
+
+
+def model_config(image_shape, vocab_size=None, levels=256):
+    """The model's constructor arguments, from the flags (levels: the pixel models' V)."""
+    if FLAGS.model in PIXEL_MODELS:
+        config = dict(image_shape=tuple(image_shape), levels=levels, vocab_size=vocab_size,
+                      embed_dim=FLAGS.embed_dim, lang_units=FLAGS.lang_units,
+                      pixel_embed_dim=FLAGS.pixel_embed_dim, seed=FLAGS.seed)
+        if FLAGS.model == "align_pixel_rnn":
+            config.update(units=FLAGS.dec_units)
+        else:
+            config.update(filters=FLAGS.filters, num_layers=FLAGS.num_layers,
+                          kernel_size=FLAGS.kernel_size)
+        return config
     config = dict(image_shape=tuple(image_shape), steps=FLAGS.glimpses,
                   enc_units=FLAGS.enc_units, dec_units=FLAGS.dec_units, z_dim=FLAGS.z_dim,
                   read_n=FLAGS.read_n, write_n=FLAGS.write_n, attention=FLAGS.attention,
@@ -64,6 +105,7 @@ def model_config(image_shape, vocab_size=None):
 
 def main(argv):
     del argv
+    check_model_data(FLAGS.model, FLAGS.data)  # before the slow imports
     import keras
 
     from t2i_tf import training
@@ -73,7 +115,8 @@ def main(argv):
     keras.utils.set_random_seed(FLAGS.seed)
     data = datasets.make_data(FLAGS.data, FLAGS.data_dir, FLAGS.seed)
     vocab_size = len(data.vocabulary) if data.captioned else None
-    model = registry.build(FLAGS.model, model_config(data.image_shape, vocab_size))
+    levels = getattr(data, "levels", None)  # the pixel data's V
+    model = registry.build(FLAGS.model, model_config(data.image_shape, vocab_size, levels))
     print(f"{FLAGS.model}: {model.count_params():,} parameters, backend "
           f"{keras.backend.backend()}")
     optimizer = training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate, FLAGS.clipnorm,

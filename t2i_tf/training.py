@@ -62,12 +62,23 @@ def make_optimizer(name, learning_rate, clipnorm, late_learning_rate=None, drop_
     return optimizers[name](learning_rate, clipnorm=clipnorm)
 
 
+def _make_sampler(model, data):
+    """The preview's sampler: ancestral sampling for the pixel models (which have
+    next_pixel), the prior for DRAW, the prior given captions for alignDRAW."""
+    if hasattr(model, "next_pixel"):
+        return sampling.PixelCaptionSampler(model, "sample")
+    return (sampling.CaptionSampler if data.captioned else sampling.PriorSampler)(model)
+
+
 def _preview(model, data, sampler, n, seed):
-    """A grid of n samples: from the prior, or for the first n validation captions."""
-    if data.captioned:
-        x = data.validation(n)
-        return sampler(x["ids"], x["mask"], seed=seed)["canvases"][-1]
-    return sampler(n, seed=seed)["canvases"][-1]
+    """n samples in [0, 1]: from the prior, or for the first n validation captions."""
+    if not data.captioned:
+        return sampler(n, seed=seed)["canvases"][-1]
+    x = data.validation(n)
+    out = sampler(x["ids"], x["mask"], seed=seed)
+    if "images" in out:  # a pixel model's integer pixel values
+        return sampling.unit_images(out["images"], model.levels)
+    return out["canvases"][-1]
 
 
 def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
@@ -97,7 +108,7 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
     previous = {s: signal.signal(s, lambda *_: stopper.request("interrupted"))
                 for s in (signal.SIGINT, signal.SIGTERM)}
     writer = summaries.SummaryWriter(os.path.join(workdir, "logs"))
-    sampler = (sampling.CaptionSampler if data.captioned else sampling.PriorSampler)(model)
+    sampler = _make_sampler(model, data)
     record = _last_record(workdir)
     wall_before = record.get("wall_s", 0.0)  # wall time of the runs this one resumes
     start = time.time()

@@ -51,6 +51,20 @@ def test_scores_by_a_fake_classifier():
     assert out["ink_in_place"] == pytest.approx(2 / 3)
 
 
+def test_other_sizes_are_resized_to_the_canvas():
+    canvas = np.zeros((60, 60), np.float32)
+    canvas[32:, :28] = square()
+    np.testing.assert_array_equal(ca.to_canvas_size(canvas[None])[0], canvas)
+    import cv2
+
+    small = cv2.resize(canvas, (32, 32), interpolation=cv2.INTER_AREA)
+    big = ca.to_canvas_size(small[None])
+    assert big.shape == (1, 60, 60) and big.dtype == np.float32
+    # The ink stays in the bottom-left box: the placement rule still reads it there.
+    _, inside = ca.read_canvas(big[0], "the digit 5 is at the bottom left of the image .")
+    assert inside > 0.9
+
+
 def test_real_data_reads_right_with_the_shipped_classifier():
     data = cm.load_split("test", num_examples=300)
     out = ca.caption_accuracy(data["images"], data["captions"], ca.load_classifier())

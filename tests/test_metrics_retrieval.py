@@ -160,6 +160,56 @@ def test_align_mean_caption_attends_to_its_one_word():
     np.testing.assert_allclose(numpy(s), np.tile(np.linspace(-1, 1, 8), (2, 1)), rtol=1e-6)
 
 
+# ------------------------------------------------------------------ pixel models, exact
+
+
+def tiny_pixel(kind):
+    from t2i_tf.models.align_pixel_cnn import AlignPixelCNN
+    from t2i_tf.models.align_pixel_rnn import AlignPixelRNN
+
+    common = dict(image_shape=(4, 4), levels=5, vocab_size=10, embed_dim=4, lang_units=3,
+                  pixel_embed_dim=3, seed=0)
+    if kind == "rnn":
+        model = AlignPixelRNN(units=6, **common)
+    else:
+        model = AlignPixelCNN(filters=4, num_layers=2, kernel_size=3, **common)
+    model.build()
+    rng = np.random.default_rng(0)
+    for v in model.weights:
+        v.assign(rng.normal(0, 0.5, v.shape).astype(np.float32))
+    return model
+
+
+@pytest.mark.parametrize("kind", ["rnn", "cnn"])
+def test_exact_likelihood_through_the_retrieval_protocol(kind):
+    model = tiny_pixel(kind)
+    scorer = retrieval.ExactLikelihood(model)
+    rng = np.random.default_rng(2)
+    x = {"images": rng.integers(0, 5, (N, 4, 4)).astype(np.uint8),
+         "ids": rng.integers(2, 10, (N, L)).astype(np.int32),
+         "mask": np.arange(L)[None, :] < np.array([5, 1, 3, 2, 4, 1])[:, None]}
+    nll = numpy(model.nll(x["images"], x["ids"], x["mask"]))
+    # The exact NLL over a data set, in padded batches, and its bits per dimension.
+    np.testing.assert_allclose(lik.exact_nll(model, x, batch_size=4), nll, rtol=1e-5)
+    np.testing.assert_allclose(lik.bits_per_dim(nll, 16), nll / (16 * np.log(2.0)))
+    # Caption scores are log p(x_c | y_j), exact, pair by pair.
+    shortlist = retrieval.shortlists(x["images"], num_candidates=3)
+    scores = retrieval.caption_scores(scorer, x, shortlist, num_samples=1, batch_size=4)
+    rows = np.repeat(np.arange(N), 3)
+    expected = -numpy(model.nll(x["images"][shortlist.reshape(-1)], x["ids"][rows],
+                                x["mask"][rows]))
+    np.testing.assert_allclose(scores.reshape(-1), expected, rtol=1e-5, atol=1e-4)
+    # The mean sentence of one one-word caption is that word's h_lang, so as a one-word
+    # caption memory it scores every image as the caption itself does.
+    j = 1
+    y_j = retrieval.mean_sentence(scorer, x["ids"][j:j + 1], x["mask"][j:j + 1])
+    per_image = retrieval.mean_caption_scores(scorer, x["images"], y_j, batch_size=4)
+    as_caption = -numpy(model.nll(x["images"], x["ids"][[j] * N], x["mask"][[j] * N]))
+    np.testing.assert_allclose(per_image, as_caption, rtol=1e-5, atol=1e-4)
+    out = retrieval.retrieval(scorer, x, y_j, num_candidates=3, batch_size=4)
+    assert out["num_samples"] == 1 and 1 <= out["likelihood"]["median_rank"] <= 3
+
+
 # ------------------------------------------------------------------ estimate vs bound
 
 

@@ -1,5 +1,6 @@
 """Training data by name: image sets as float32 arrays in [0, 1] with a seeded batch
-stream (DRAW), and captioned MNIST with a fresh set every epoch (alignDRAW)."""
+stream (DRAW), captioned MNIST with a fresh set every epoch (alignDRAW), and the same at
+32x32 in integer pixel values (the pixel models, t2i_tf/data/pixel_data.py)."""
 
 import numpy as np
 
@@ -105,8 +106,19 @@ class CaptionedMnistData:
         return {k: self.valid[k][:n] for k in ("images", "ids", "mask")}
 
 
+# The pixel models' data (t2i_tf/data/pixel_data.py): name -> keyword arguments.
+PIXEL_DATA = {"captioned_mnist_32": {}, "captioned_mnist_32_binary": {"binary": True}}
+NOT_WIRED = {"coco_32": "COCO 32x32 grayscale is not wired yet (issue #8)"}
+
+
 def make_data(name, data_dir=None, seed=0):
     """The training data of a data set name."""
     if name == "captioned_mnist":
         return CaptionedMnistData(data_dir, seed)
+    if name in PIXEL_DATA:
+        from t2i_tf.data import pixel_data  # it imports this module
+
+        return pixel_data.CaptionedMnistPixelData(data_dir, seed, **PIXEL_DATA[name])
+    if name in NOT_WIRED:
+        raise NotImplementedError(f"--data={name}: {NOT_WIRED[name]}")
     return ImageData(name, data_dir)

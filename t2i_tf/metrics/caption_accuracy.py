@@ -137,15 +137,30 @@ def read_canvas(canvas, caption):
     return crops, min(inside, 1.0)
 
 
+def to_canvas_size(canvases):
+    """(n, h, w) images in [0, 1] -> (n, 60, 60) float32: other sizes (the pixel models'
+    32x32) are resized with cv2.INTER_LINEAR, so the 60x60 placement rule can read them."""
+    canvases = np.asarray(canvases, np.float32)
+    if canvases.shape[1:] == (cm.CANVAS, cm.CANVAS):
+        return canvases
+    import cv2
+
+    return np.stack([cv2.resize(c, (cm.CANVAS, cm.CANVAS), interpolation=cv2.INTER_LINEAR)
+                     for c in canvases])
+
+
 def caption_accuracy(canvases, captions, classify):
     """Scores canvases (n, 60, 60) in [0, 1] against their captions with classify
-    (images (k, 28, 28) -> logits (k, 10)).
+    (images (k, 28, 28) -> logits (k, 10)). Canvases of another size are resized to 60x60
+    first (to_canvas_size): a blurrier picture, so score the data's own images at the same
+    size beside them.
 
     Returns a dict: digit_accuracy (share of named digits read right), digits_right,
     ink_in_place (mean), scene_right (shares of canvases), and per kind ("one digit",
     "two digits") the scene_right share, all in [0, 1], with the counts.
     """
     crops, expected, owner, place, kinds = [], [], [], [], []
+    canvases = to_canvas_size(canvases)
     for i, (canvas, caption) in enumerate(zip(canvases, captions)):
         named, inside = read_canvas(canvas, caption)
         for digit, crop in named:

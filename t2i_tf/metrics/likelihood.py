@@ -1,10 +1,13 @@
 """The negative variational bound (DRAW eq. 12; alignDRAW eqs. 14-15) and an
 importance-sampled estimate of -log p(x) or -log p(x | y) (Burda et al. 2016) over a data
-set, in nats per image.
+set, in nats per image; for the pixel models (alignPixelRNN eq. 5), the exact -log p(x | y)
+and bits per dimension.
 
 `data` is an image array (DRAW) or a dict of arrays images, ids, mask (caption models),
 all with the examples on the first axis.
 """
+
+import math
 
 import keras
 import numpy as np
@@ -74,3 +77,36 @@ def importance_sampled_nll(model, data, num_samples=50, batch_size=100, seed=0):
         per_image.append(-log_mean_exp(w.reshape(num_samples, n)))
     v = np.concatenate(per_image)
     return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+
+
+def mean_and_sem(values):
+    """(mean, standard error of the mean) of a 1-D array, as Python floats."""
+    v = np.asarray(values, np.float64)
+    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+
+
+def exact_nll(model, data, batch_size=100):
+    """A pixel model's exact -log p(x | y) of every example, in nats: float64 (n,).
+
+    Args:
+      model: a built pixel model with nll(images, ids, mask) (AlignPixelRNN, AlignPixelCNN).
+      data: dict of images (n, H, W) integer pixel values, ids (n, L), mask (n, L).
+      batch_size: examples per compiled call; the last call is padded to the same shape,
+        so it compiles once.
+    """
+    nll = jit.compile_method(model, model.nll)
+    n = len(data["images"])
+    size = min(batch_size, n)
+    out = np.empty(n, np.float64)
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        rows = np.minimum(np.arange(start, start + size), stop - 1)  # padded with the last
+        args = (np.asarray(data["images"])[rows], np.asarray(data["ids"], np.int32)[rows],
+                np.asarray(data["mask"], bool)[rows])
+        out[start:stop] = np.asarray(keras.ops.convert_to_numpy(nll(*args)))[:stop - start]
+    return out
+
+
+def bits_per_dim(nll_nats, num_pixels):
+    """Nats per image -> bits per pixel: nll / (H W ln 2)."""
+    return np.asarray(nll_nats, np.float64) / (num_pixels * math.log(2.0))

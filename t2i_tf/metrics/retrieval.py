@@ -23,6 +23,13 @@ depends on the image only, it is computed once per image, not once per (caption,
 Caption memories are handed to the model through
 `model.log_importance_weight_from_lang(images, lang, eps)` (lang as AlignDraw.encode_caption
 returns it).
+
+The pixel models (alignPixelRNN, alignPixelCNN) have an exact log p(x | y). `ExactLikelihood`
+shows one to this protocol as a caption model whose "importance weight" is that exact value
+(num_samples = 1: nothing is sampled), so the same shortlists, mean sentence and rankings
+serve both families. Their y_mean enters as the same one-word caption memory: the pixel
+RNN's Luong attention, like each gated layer's of the pixel CNN, gives weight 1 to the one
+word, so the context is y_mean at every pixel.
 """
 
 import keras
@@ -177,11 +184,12 @@ def mean_caption_lang(model, y_mean, batch):
 
     alignDRAW: h_lang (batch, 1, m) = y_mean, mask (batch, 1) all true and the alignment's
     keys of that one word, so alpha = 1 and s_t = y_mean at every step.
-    noalignDRAW: context (batch, m) = y_mean, mask (batch, 1).
+    noalignDRAW and ExactLikelihood: context (batch, m) = y_mean, mask (batch, 1).
     """
     y = np.asarray(y_mean, np.float32).reshape(1, -1)
     mask = np.ones((batch, 1), bool)
-    if model.cell.alignment is None:
+    cell = getattr(model, "cell", None)  # ExactLikelihood has none: it takes the context
+    if cell is None or cell.alignment is None:
         return {"context": np.repeat(y, batch, axis=0), "mask": mask}
     keys = _to_numpy(model.cell.alignment.precompute(y[:, None, :])).astype(np.float32)
     return {"h_lang": np.repeat(y[:, None, :], batch, axis=0), "mask": mask,
@@ -206,6 +214,41 @@ def mean_caption_scores(model, images, y_mean, num_samples=1, batch_size=500, se
         w = _to_numpy(log_weight(tiled, lang, eps))
         out[start:start + len(x)] = likelihood.log_mean_exp(w.reshape(num_samples, size))[:len(x)]
     return out
+
+
+class ExactLikelihood:
+    """A pixel model (with nll and nll_from_lang) seen as the caption models of this module.
+
+    log_importance_weight(images, ids, mask, eps) = log p(x | y) = -nll, exact; eps is
+    ignored (steps = z_dim = 1 keep likelihood.noise's placeholder small). Retrieval with
+    num_samples = 1 ranks by the exact log-likelihood.
+    log_importance_weight_from_lang(images, lang, eps): log p(x | mean sentence) with
+    lang = {"context": (batch, m), "mask": (batch, 1)} from mean_caption_lang, given to the
+    model as a one-word caption memory h_lang = context[:, None, :].
+
+    Args:
+      model: a built AlignPixelRNN or AlignPixelCNN.
+    """
+
+    steps = 1
+    z_dim = 1
+
+    def __init__(self, model):
+        self.model = model
+        self.encoder = model.encoder  # mean_sentence pools its output
+
+    @property
+    def weights(self):  # what t2i_tf.jit hands to the compiled function
+        return self.model.weights
+
+    def log_importance_weight(self, images, ids, mask, eps):
+        del eps
+        return -self.model.nll(images, ids, mask)
+
+    def log_importance_weight_from_lang(self, images, lang, eps):
+        del eps
+        h_lang = keras.ops.expand_dims(keras.ops.convert_to_tensor(lang["context"]), 1)
+        return -self.model.nll_from_lang(images, h_lang, lang["mask"])
 
 
 # ------------------------------------------------------------------ the whole protocol

@@ -18,7 +18,7 @@ TensorFlow is not installed (the JAX-only GPU machines).
 import keras
 import numpy as np
 
-from t2i_tf import jit
+from t2i_tf import jit, sampling
 from t2i_tf.metrics import likelihood
 
 WINDOW = 11
@@ -70,20 +70,35 @@ def ssim(a, b, data_range=1.0, window=WINDOW, sigma=SIGMA, k1=K1, k2=K2):
 
 
 def samples_per_caption(model, data, num_samples, batch_size=500, seed=0):
-    """Yields (start, stop, canvases (stop - start, S, B, A)): num_samples final canvases
-    sigmoid(c_T) from the prior for each caption of data (dict with ids and mask), in
-    compiled calls of about batch_size samples (whole captions); the noise of call `index`
-    is likelihood.noise(model, rows, seed, index)."""
-    final = jit.compile_method(
-        model, lambda ids, mask, eps: model.generate(ids, mask, eps)["canvases"][-1])
+    """Yields (start, stop, canvases (stop - start, S, B, A)): num_samples images in [0, 1]
+    for each caption of data (dict with ids and mask), in compiled calls of about
+    batch_size samples (whole captions).
+
+    DRAW models: final canvases sigmoid(c_T) from the prior; the noise of call `index` is
+    likelihood.noise(model, rows, seed, index). Pixel models (with next_pixel): ancestral
+    samples at temperature 1 (t2i_tf.sampling.PixelCaptionSampler), pixel values v shown as
+    v / (V - 1); the uniforms of call `index` come from numpy's Generator seeded
+    seed * 1000003 + index."""
+    if hasattr(model, "next_pixel"):
+        sampler = sampling.PixelCaptionSampler(model, "sample")
+
+        def final(ids, mask, index):
+            images = sampler(ids, mask, seed=seed * 1000003 + index)["images"]
+            return sampling.unit_images(images, model.levels)
+    else:
+        generate = jit.compile_method(
+            model, lambda ids, mask, eps: model.generate(ids, mask, eps)["canvases"][-1])
+
+        def final(ids, mask, index):
+            return generate(ids, mask, likelihood.noise(model, len(ids), seed, index))
+
     ids, mask = (np.asarray(data[k]) for k in ("ids", "mask"))
     per_call = min(max(1, batch_size // num_samples), len(ids))  # captions per call
     for index, start in enumerate(range(0, len(ids), per_call)):
         stop = min(start + per_call, len(ids))
         # Row j S + s holds sample s of caption start + j; a short last call is padded.
         rows = np.minimum(np.arange(start, start + per_call), stop - 1).repeat(num_samples)
-        canvases = final(ids[rows].astype(np.int32), mask[rows].astype(bool),
-                         likelihood.noise(model, len(rows), seed, index))
+        canvases = final(ids[rows].astype(np.int32), mask[rows].astype(bool), index)
         canvases = np.asarray(keras.ops.convert_to_numpy(canvases))
         yield start, stop, canvases.reshape(per_call, num_samples,
                                             *canvases.shape[1:])[:stop - start]
@@ -93,10 +108,12 @@ def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0):
     """SSIM between samples from the prior P(x | y_j) and caption j's true image.
 
     Args:
-      model: a built caption model with `generate(ids, mask, eps)` (alignDRAW, noalignDRAW).
-      data: dict of images (n, B, A) in [0, 1], ids (n, L), mask (n, L); caption j
-        describes image j.
-      num_samples: S samples per caption; each sample is the final canvas sigmoid(c_T).
+      model: a built caption model with `generate(ids, mask, eps)` (alignDRAW, noalignDRAW),
+        or a pixel model (alignPixelRNN, alignPixelCNN; see samples_per_caption).
+      data: dict of images (n, B, A) in [0, 1] (a pixel model's v / (V - 1)), ids (n, L),
+        mask (n, L); caption j describes image j.
+      num_samples: S samples per caption; each sample is the final canvas sigmoid(c_T), or
+        a pixel model's ancestral sample.
       batch_size: samples generated per compiled call (whole captions: at least S).
       seed: noise seed; noise is drawn per call index, so results depend on batch_size.
 

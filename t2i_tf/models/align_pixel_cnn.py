@@ -94,6 +94,12 @@ class AlignPixelCNN(AutoregressiveModel):
         embedded = self.pixel_embedding(ops.cast(images, "int32"))  # (batch, H, W, E)
         return self.network(embedded, self.encoder(ids, mask), mask)
 
+    def logits_from_lang(self, images, h_lang, word_mask):
+        """`logits` under a given caption memory h_lang (batch, L, 2 lang_units) and
+        word_mask (batch, L), e.g. retrieval's mean sentence as a one-word caption."""
+        embedded = self.pixel_embedding(ops.cast(images, "int32"))  # (batch, H, W, E)
+        return self.network(embedded, h_lang, word_mask)
+
     def logits_from_one_hot(self, one_hot, ids, mask):
         """`logits` with the image as a float one-hot (batch, H, W, V): the embedding lookup
         becomes a matrix product, differentiable in the pixel values."""

@@ -83,6 +83,12 @@ class AlignPixelRNN(AutoregressiveModel):
         previous = self.pixel_embedding(self.shifted(self.tokens(images)))  # (batch, N, E)
         return self.decode(previous, ids, mask)
 
+    def logits_from_lang(self, images, h_lang, word_mask):
+        """`logits` under a given caption memory h_lang (batch, L, 2 lang_units) and
+        word_mask (batch, L), e.g. retrieval's mean sentence as a one-word caption."""
+        previous = self.pixel_embedding(self.shifted(self.tokens(images)))  # (batch, N, E)
+        return self.decoder(previous, initial_state=self.cell.initial_state(h_lang, word_mask))
+
     def logits_from_one_hot(self, one_hot, ids, mask):
         """`logits` with the image given as a float one-hot (batch, H, W, V): the shift and
         the embedding lookup become a matrix product, differentiable in the pixel values."""

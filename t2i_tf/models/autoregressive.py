@@ -9,6 +9,7 @@ integer values in [0, V) is the sequence x_1 .. x_N, N = H W, and (alignPixelRNN
 
 A subclass provides
   logits(images, ids, mask) -> (batch, N, V), the teacher-forced logits of every pixel;
+  logits_from_lang(images, h_lang, word_mask) -> the same, given the caption memory;
   logits_from_one_hot(one_hot (batch, H, W, V) float, ids, mask) -> the same numbers,
     differentiable in the pixel values (the causality tests take gradients through it);
   generation_state(ids, mask) -> the state before pixel 1, a nest of (batch, ...) tensors;
@@ -60,6 +61,13 @@ class AutoregressiveModel(keras.Model):
     def nll(self, images, ids, mask):
         """-log p(x | y) per image in nats (exact): (batch,) float32."""
         return nll_from_logits(self.logits(images, ids, mask), self.tokens(images))
+
+    def nll_from_lang(self, images, h_lang, word_mask):
+        """-log p(x | caption memory) per image in nats: `nll` with the caption encoder's
+        output given, h_lang (batch, L, m) and word_mask (batch, L); retrieval scores images
+        under the mean sentence this way (t2i_tf/metrics/retrieval.py)."""
+        return nll_from_logits(self.logits_from_lang(images, h_lang, word_mask),
+                               self.tokens(images))
 
     def call(self, inputs, training=False):
         return {"nll": self.nll(inputs["images"], inputs["ids"], inputs["mask"])}
