@@ -195,8 +195,9 @@ def captions_table(results):
 def attention_table(results):
     lines = ["| model | split | most attended words: mean weight (share of captions where "
              "it is the top word) |", "| --- | --- | --- |"]
-    for (model, split, *_), r in results.items():
-        if "attention_top_words" in r:
+    for (model, split, *_), r in results.items():  # noalignDRAW has no word weights
+        if "attention_top_words" in r and any(w["mean_weight"] > 0
+                                              for w in r["attention_top_words"]):
             words = ", ".join(f"`{w['word']}` {w['mean_weight']:.3f} ({100 * w['top_rate']:.0f}%)"
                               for w in r["attention_top_words"][:6])
             lines.append(f"| {model} | {split} | {words} |")
