@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from pixel_testing import jacobian_rows, log_softmax, numpy
 from t2i_tf import checkpoint
 from t2i_tf.layers import alignment, gated_pixel_cnn
 from t2i_tf.models.align_pixel_cnn import AlignPixelCNN
@@ -25,10 +26,6 @@ LEVELS = 7
 LENGTHS = np.array([5, 3, 1])
 CONFIG = dict(image_shape=SHAPE, levels=LEVELS, vocab_size=11, embed_dim=6, lang_units=4,
               filters=8, num_layers=3, kernel_size=3, pixel_embed_dim=5, seed=0)
-
-
-def numpy(x):
-    return np.asarray(ops.convert_to_numpy(x))
 
 
 def tiny(weights_seed=0, **overrides):
@@ -52,46 +49,6 @@ def batch(seed=0, levels=LEVELS):
 @pytest.fixture(scope="module")
 def model():
     return tiny()
-
-
-def log_softmax(x):
-    x = np.asarray(x, np.float64)
-    x = x - x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-
-def jacobian_rows(fn, x, seed=0):
-    """rows[i] = d (sum_v r_iv fn(x)[b, i, v]) / d x[b] for every position i and row b.
-
-    r is random: a random projection of a Jacobian row is exactly 0 where the row is 0 and,
-    almost surely, non-zero where it is not. All N rows come from one backward pass: x is
-    repeated N times along the batch and copy i is projected at position i only (the model
-    treats batch rows independently). x (batch, ...), fn(x) (batch, N, V);
-    returns (N, batch, ...).
-    """
-    batch = x.shape[0]
-    n, v = numpy(fn(ops.convert_to_tensor(x[:1]))).shape[1:]
-    r = np.random.default_rng(seed).normal(size=(n, v)).astype(np.float32)
-    weights = np.repeat(np.eye(n, dtype=np.float32)[:, None, :, None] * r[None, None], batch,
-                        axis=1).reshape(n * batch, n, v)  # copy i, row b: r at position i
-    tiled = np.concatenate([x] * n)  # (N * batch, ...)
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        tiled = tf.constant(tiled)
-        with tf.GradientTape() as tape:
-            tape.watch(tiled)
-            projection = tf.reduce_sum(fn(tiled) * weights)
-        grads = tape.gradient(projection, tiled).numpy()
-    elif backend == "jax":
-        import jax
-
-        projection = lambda t: ops.sum(fn(t) * weights)
-        grads = np.asarray(jax.grad(projection)(ops.convert_to_tensor(tiled)))
-    else:
-        pytest.skip(f"no gradients on backend {backend}")
-    return grads.reshape(n, batch, *x.shape[1:])
 
 
 # ------------------------------------------------------------------ the layer
