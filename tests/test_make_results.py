@@ -76,3 +76,18 @@ def test_write_tables_replaces_only_the_marked_block(tool, tmp_path):
     assert "| noaligndraw_mnist_captions | generalization |" in text
     tool.write_tables(tool.load_results())
     assert doc.read_text() == text  # idempotent
+
+
+def test_curve_table_reads_each_models_training_curve(tool, tmp_path):
+    os.makedirs(tmp_path / "m")
+    records = [{"step": 1000, "wall_s": 1800.0, "valid/loss": 300.04},
+               {"step": 1500, "wall_s": 2700.0, "valid/loss": 290.0},
+               {"step": 2000, "wall_s": 3600.0, "valid/loss": 280.0},  # then resumed:
+               {"step": 2000, "wall_s": 3700.0, "valid/loss": 281.0},
+               {"step": 2100, "wall_s": 7200.0, "valid/loss": 270.0}]
+    (tmp_path / "m" / "training_curve.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records))
+    lines = tool.curve_table(["m", "not_shipped"], str(tmp_path))
+    assert lines[0] == "| model | 1,000 | 2,000 | final (step, hours) |"
+    assert lines[2] == "| m | 300.0 | 281.0 | 270.0 (2,100, 2.0 h) |"
+    assert len(lines) == 3 and tool.curve_table(["not_shipped"], str(tmp_path)) == []

@@ -204,6 +204,29 @@ def attention_table(results):
     return lines
 
 
+def curve_table(models, models_dir, every=1000):
+    """Validation bound during training, from each shipped model's training_curve.jsonl."""
+    curves = {}
+    for model in models:
+        path = os.path.join(models_dir, model, "training_curve.jsonl")
+        if os.path.exists(path):
+            with open(path) as f:
+                curves[model] = [json.loads(line) for line in f if line.strip()]
+    if not curves:
+        return []
+    last_step = max(curve[-1]["step"] for curve in curves.values())
+    milestones = range(every, last_step + 1, every)
+    lines = ["| model | " + " | ".join(f"{m:,}" for m in milestones) + " | final (step, hours) |",
+             "| --- |" + " ---: |" * (len(milestones) + 1)]
+    for model, curve in curves.items():
+        at = {r["step"]: r["valid/loss"] for r in curve}  # a resumed step: the later record
+        cells = [f"{at[m]:.1f}" if m in at else "" for m in milestones]
+        end = curve[-1]
+        cells.append(f"{end['valid/loss']:.1f} ({end['step']:,}, {end['wall_s'] / 3600:.1f} h)")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def provenance(results):
     lines = ["| model | split | command | wall time | machine | date |",
              "| --- | --- | --- | ---: | --- | --- |"]
@@ -235,6 +258,13 @@ def render(results):
                   "boxes; the data set's own images give the ceiling of this reader.", "",
                   *captions_table(results), "", "### Attention", "",
                   *attention_table(results), ""]
+    curves = curve_table(dict.fromkeys(model for model, _, _ in EVALUATIONS),
+                         os.path.join(ROOT, "models"))
+    if curves:
+        parts += ["### Validation bound during training", "",
+                  "Negative ELBO in nats on the first 1,000 validation examples, by training "
+                  "step (models/NAME/training_curve.jsonl, written by the training run).", "",
+                  *curves, ""]
     parts += ["### How each row was measured", "", *provenance(results), "", END]
     return "\n".join(parts)
 

@@ -4,8 +4,9 @@
       --command="KERAS_BACKEND=jax python -m t2i_tf.train --flagfile=flags/draw_mnist ..." \
       --eval_json=runs/draw_mnist/eval_test.json --eval_command="..." --machine="..."
 
-Only config.json, weights.npz and (caption models) vocabulary.json travel, no optimizer
-state, so the folder stays small. The card's figures come from the workdir's metrics.jsonl
+Only config.json, weights.npz, (caption models) vocabulary.json and the training curve
+(training_curve.jsonl: the workdir's metrics.jsonl) travel, no optimizer state, so the
+folder stays small. The card's figures come from the workdir's metrics.jsonl
 and the evaluate JSON files (one per split; --eval_json is a comma-separated list).
 """
 
@@ -22,6 +23,7 @@ from absl import app, flags  # noqa: E402
 from t2i_tf import checkpoint  # noqa: E402
 
 FLAGS = flags.FLAGS
+TRAINING_CURVE = "training_curve.jsonl"
 flags.DEFINE_string("workdir", None, "Training folder.", required=True)
 flags.DEFINE_string("name", None, "Name under models/.", required=True)
 flags.DEFINE_string("command", None, "The command that trained it.", required=True)
@@ -84,7 +86,10 @@ def main(argv):
         files.append(checkpoint.VOCABULARY)
     for name in files:
         shutil.copyfile(os.path.join(FLAGS.workdir, name), os.path.join(target, name))
-    with open(os.path.join(FLAGS.workdir, "metrics.jsonl")) as f:
+    shutil.copyfile(os.path.join(FLAGS.workdir, "metrics.jsonl"),
+                    os.path.join(target, TRAINING_CURVE))
+    files.append(TRAINING_CURVE)
+    with open(os.path.join(target, TRAINING_CURVE)) as f:
         last = [json.loads(line) for line in f if line.strip()][-1]
     results = []
     for path in FLAGS.eval_json:
