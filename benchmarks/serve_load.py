@@ -8,9 +8,11 @@
 Each client sends one predict request at a time (row format, one caption, --num_samples
 images, a new seed per request) until --duration_s has passed or --max_requests have been
 sent in all. After --warmup_requests (not counted), prints one JSON line: throughput
-(answered requests per second), latency percentiles in ms, and the counts of 2xx, 4xx, 5xx
-answers and of failed connections. Numbers are measurements, not assertions; the issue's
-target for alignDRAW on the 2-core CPU is >= 50 requests/s, p99 < 200 ms, no 5xx.
+(answered requests per second), latency percentiles in ms, the counts of 2xx, 4xx, 5xx
+answers and of failed connections, and the machine's load average (1, 5 and 15 minutes)
+before the timed part and after it, since other work on the machine moves the figures.
+Numbers are measurements, not assertions; the issue's target for alignDRAW on the 2-core
+CPU is >= 50 requests/s, p99 < 200 ms, no 5xx.
 """
 
 import asyncio
@@ -80,6 +82,7 @@ async def load(url):
                                     headers=headers) as answer:
                 await answer.read()
 
+        loadavg = [os.getloadavg()]
         counts = {"2xx": 0, "4xx": 0, "5xx": 0, "failed": 0}
         latencies = []
         sent = 0
@@ -105,7 +108,8 @@ async def load(url):
 
         await asyncio.gather(*(client() for _ in range(FLAGS.clients)))
         elapsed = time.perf_counter() - start
-    return counts, latencies, elapsed
+        loadavg.append(os.getloadavg())
+    return counts, latencies, elapsed, loadavg
 
 
 def percentile(values, q):
@@ -122,7 +126,7 @@ def main(argv):
         sys.exit("error: pass one of --url and --export_dir")
     server, url = (None, FLAGS.url) if FLAGS.url else start_server(FLAGS.export_dir)
     try:
-        counts, latencies, elapsed = asyncio.run(load(url.rstrip("/")))
+        counts, latencies, elapsed, loadavg = asyncio.run(load(url.rstrip("/")))
     finally:
         server_exit = None
         if server is not None:
@@ -130,6 +134,7 @@ def main(argv):
             server_exit = server.wait(timeout=120)
     answered = counts["2xx"] + counts["4xx"] + counts["5xx"]
     print(json.dumps({
+        "benchmark": "serve_load", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "url": url, "clients": FLAGS.clients, "num_samples": FLAGS.num_samples,
         "duration_s": round(elapsed, 2), "requests": answered + counts["failed"],
         "throughput_rps": round(answered / elapsed, 1) if elapsed else None,
@@ -137,6 +142,8 @@ def main(argv):
         "latency_ms_p99": percentile(latencies, 99), "latency_ms_max": percentile(latencies, 100),
         "status_2xx": counts["2xx"], "status_4xx": counts["4xx"], "status_5xx": counts["5xx"],
         "failed_connections": counts["failed"], "server_exit_status": server_exit,
+        "loadavg_before": [round(v, 2) for v in loadavg[0]],
+        "loadavg_after": [round(v, 2) for v in loadavg[1]],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
     }))
 

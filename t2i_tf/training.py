@@ -15,7 +15,7 @@ import time
 import keras
 import numpy as np
 
-from t2i_tf import checkpoint, sampling, summaries, visualize
+from t2i_tf import checkpoint, jit, sampling, summaries, visualize
 
 METRICS = "metrics.jsonl"
 
@@ -71,14 +71,32 @@ def _make_sampler(model, data):
 
 
 def _preview(model, data, sampler, n, seed):
-    """n samples in [0, 1]: from the prior, or for the first n validation captions."""
+    """n samples in [0, 1] (from the prior, or for the first n validation captions), and
+    the sampler's whole output."""
     if not data.captioned:
-        return sampler(n, seed=seed)["canvases"][-1]
+        out = sampler(n, seed=seed)
+        return out["canvases"][-1], out
     x = data.validation(n)
     out = sampler(x["ids"], x["mask"], seed=seed)
     if "images" in out:  # a pixel model's integer pixel values
-        return sampling.unit_images(out["images"], model.levels)
-    return out["canvases"][-1]
+        return sampling.unit_images(out["images"], model.levels), out
+    return out["canvases"][-1], out
+
+
+def _pictures(model, data, tracer, samples, seed, n=4):
+    """The epoch's TensorBoard pictures (summaries.pictures) of a DRAW-family model: the
+    samples' canvas sequence and word weights, and the trace of n validation images."""
+    if "canvases" not in samples:  # the pixel models draw no canvases
+        return {}
+    x = data.validation(n)
+    eps = keras.random.normal((model.steps, n, model.z_dim), seed=seed)
+    args = (x["images"], x["ids"], x["mask"]) if data.captioned else (x,)
+    trace = {k: keras.ops.convert_to_numpy(v) for k, v in tracer(*args, eps).items()}
+    words = ([data.vocabulary.decode(ids[m]) for ids, m in zip(x["ids"], x["mask"])]
+             if data.captioned else None)
+    cell = model.cell
+    read_n, write_n = (cell.read_n, cell.write_n) if cell.attention else (None, None)
+    return summaries.pictures(samples, trace, words, read_n, write_n, rows=n)
 
 
 def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
@@ -107,8 +125,9 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
     stopper = _Stopper(None if max_wall_seconds is None else time.time() + max_wall_seconds)
     previous = {s: signal.signal(s, lambda *_: stopper.request("interrupted"))
                 for s in (signal.SIGINT, signal.SIGTERM)}
-    writer = summaries.SummaryWriter(os.path.join(workdir, "logs"))
+    writer = summaries.open_writer(os.path.join(workdir, "logs"))
     sampler = _make_sampler(model, data)
+    tracer = jit.compile_method(model, model.trace) if hasattr(model, "trace") else None
     record = _last_record(workdir)
     wall_before = record.get("wall_s", 0.0)  # wall time of the runs this one resumes
     start = time.time()
@@ -132,13 +151,15 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
             }
             _append_record(workdir, record)
             writer.scalars(step, {k: v for k, v in record.items() if "/" in k})
-            samples = _preview(model, data, sampler, num_grid_samples, seed)
+            samples, out = _preview(model, data, sampler, num_grid_samples, seed)
             image = visualize.grid(samples, scale=2)
             os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
             visualize.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), image)
-            writer.image(step, "samples", image)
+            pictures = _pictures(model, data, tracer, out, seed) if tracer else {}
+            writer.images(step, {"samples": image, **pictures})
             print(json.dumps(record))
     finally:
+        writer.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     if stopper.reason:

@@ -39,6 +39,37 @@ def window_box(window, n):
     return gx - half, gy - half, gx + half, gy + half
 
 
+def _draw_boxes(draw, windows, n, columns, image_shape, pad, scale, colour):
+    """Boxes window k (of windows (count, 5), an N = n grid) on cell k of a grid."""
+    h, w = image_shape
+    for k, window in enumerate(windows):
+        r, c = divmod(k, columns)
+        x0, y0 = (pad + c * (w + pad)) * scale, (pad + r * (h + pad)) * scale
+        left, top, right, bottom = window_box(window, n)
+        draw.rectangle([x0 + left * scale, y0 + top * scale,
+                        x0 + right * scale, y0 + bottom * scale], outline=colour)
+
+
+READ_COLOUR, WRITE_COLOUR = (0, 255, 0), (255, 0, 0)
+
+
+def boxed_grid(images, boxes=(), columns=None, pad=1, scale=2):
+    """An RGB grid of (n, H, W) images in [0, 1] with attention windows boxed on them.
+
+    Args:
+      boxes: (windows (n, 5), N, (r, g, b)) triples, e.g. the read windows in READ_COLOUR
+        and the write windows in WRITE_COLOUR.
+    Returns: uint8 (rows*(H+pad)+pad, ..., 3) scaled by `scale`.
+    """
+    images = np.asarray(images)
+    columns = columns or int(math.ceil(math.sqrt(len(images))))
+    frame = Image.fromarray(grid(images, columns, pad, scale)).convert("RGB")
+    draw = ImageDraw.Draw(frame)
+    for windows, n, colour in boxes:
+        _draw_boxes(draw, windows, n, columns, images.shape[1:], pad, scale, colour)
+    return np.asarray(frame)
+
+
 def drawing_frames(canvases, windows=None, write_n=None, columns=None, scale=4):
     """One palette frame per step: the grid of canvases at step t with each write window boxed
     in red.
@@ -56,13 +87,8 @@ def drawing_frames(canvases, windows=None, write_n=None, columns=None, scale=4):
         frame = Image.fromarray(np.minimum(grid(canvases[t], columns, pad, scale), 254), "P")
         frame.putpalette(_PALETTE)
         if windows is not None and write_n:
-            draw = ImageDraw.Draw(frame)
-            for k in range(n):
-                r, c = divmod(k, columns)
-                x0, y0 = (pad + c * (w + pad)) * scale, (pad + r * (h + pad)) * scale
-                left, top, right, bottom = window_box(windows[t, k], write_n)
-                draw.rectangle([x0 + left * scale, y0 + top * scale,
-                                x0 + right * scale, y0 + bottom * scale], outline=_RED)
+            _draw_boxes(ImageDraw.Draw(frame), windows[t], write_n, columns, (h, w), pad,
+                        scale, _RED)
         frames.append(frame)
     return frames
 

@@ -49,6 +49,17 @@ def test_loss_terms(model):
     assert (terms["kl"] >= 0).all()
 
 
+def test_trace_ends_on_the_inferred_canvas(model):
+    x = batch()
+    noise = eps(model)
+    out = {k: numpy(v) for k, v in model.trace(x["images"], x["ids"], x["mask"], noise).items()}
+    assert out["canvases"].shape == (3, 5, 12, 10)
+    assert out["read_windows"].shape == out["write_windows"].shape == (3, 5, 5)
+    final = numpy(model.infer(x["images"], x["ids"], x["mask"], noise)["canvas"])
+    np.testing.assert_allclose(out["canvases"][-1], 1 / (1 + np.exp(-final)), atol=1e-6)
+    assert (out["read_windows"][..., 2:] > 0).all() and (out["write_windows"][..., 2:] > 0).all()
+
+
 def test_first_prior_is_standard_normal_and_later_priors_follow_h_gen(model):
     x = batch()
     tr = model.infer(x["images"], x["ids"], x["mask"], eps(model))

@@ -274,6 +274,28 @@ def test_generate_matches_reference(attention):
     assert not np.allclose(out["canvases"][0], out["canvases"][-1])
 
 
+@attention_both
+def test_trace_matches_reference(attention):
+    """trace: canvases[t] = sigmoid(c_t) of the inference pass, the read window from
+    h_dec_{t-1} (eq. 21) and the write window from h_dec_t."""
+    model = make_model(attention)
+    w = cell_weights(model)
+    x, eps = images(batch=3), noise(batch=3, seed=5)
+    out = {k: to_np(v) for k, v in model.trace(x, eps).items()}
+    assert out["canvases"].shape == (STEPS, 3, *IMAGE)
+    state = zero_state(3)
+    for t in range(STEPS):
+        new_state, _ = ref_step(w, np.float64(x), state, eps[t].astype(np.float64), attention)
+        np.testing.assert_allclose(out["canvases"][t], sigmoid(new_state["canvas"]),
+                                   rtol=RTOL, atol=1e-6, err_msg=f"t={t}")
+        for key, h, n in (("read", state["h_dec"], READ_N), ("write", new_state["h_dec"], WRITE_N)):
+            want = (np.stack(window(dense(h, w[key]), n), axis=-1) if attention
+                    else np.zeros((3, 5)))
+            np.testing.assert_allclose(out[f"{key}_windows"][t], want, rtol=RTOL, atol=1e-6,
+                                       err_msg=f"{key} t={t}")
+        state = new_state
+
+
 # ---------------------------------------------------------------- importance weights
 
 

@@ -1,8 +1,10 @@
-"""The export binary and its SavedModels: TensorFlow's saved_model_cli shows and runs them,
-and they draw what the in-process Keras model draws for the same seed.
+"""The export binary and its SavedModels: they draw what the in-process Keras model draws for
+the same seed (saved_model_cli runs them here and, on the shipped alignDRAW, in test_serve.py).
 
-Uses a tiny alignDRAW trained with flags/smoke_aligndraw on the JAX backend (export runs on
-TensorFlow whichever backend trained the model) and the shipped models/draw_mnist.
+Uses a tiny alignDRAW trained with flags/smoke_aligndraw on the JAX backend in a process
+where TensorFlow cannot be imported, as on the JAX-only machines (export runs on TensorFlow
+whichever backend trained the model; the training's TensorBoard events are checked here
+too), and the shipped models/draw_mnist.
 """
 
 import os
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 
 from test_binaries import ROOT, assert_one_line_error, run
+from test_summaries import assert_training_summaries
 
 CAPTION = "the digit 3 is at the top of the digit 1 ."
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
@@ -56,9 +59,13 @@ def assert_images_close(got, want, max_fraction=None):
 def align_model_dir(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("smoke_aligndraw"))
     result = run("t2i_tf.train", "--flagfile=flags/smoke_aligndraw", f"--workdir={folder}",
-                 backend="jax")
+                 backend="jax", hide_tensorflow=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return folder
+
+
+def test_training_without_tensorflow_writes_tensorboard_events(align_model_dir):
+    assert_training_summaries(align_model_dir, captioned=True)
 
 
 @pytest.fixture(scope="module")
@@ -85,36 +92,6 @@ def align_signatures(align_export):
 
     loaded = tf.saved_model.load(os.path.join(align_export, "1"))
     return loaded, loaded.signatures
-
-
-def test_show_lists_caption_signatures(align_export):
-    text = saved_model_cli("show", "--all", "--dir", os.path.join(align_export, "1"))
-    default = text[text.index("signature_def['serving_default']"):]
-    from_ids = text[text.index("signature_def['from_ids']"):]
-    for fragment in ("inputs['captions']", "dtype: DT_STRING", "inputs['num_samples']",
-                     "inputs['seed']", "outputs['images']", "dtype: DT_UINT8",
-                     "shape: (-1, 60, 60)", "outputs['attention']",
-                     "Method name is: tensorflow/serving/predict"):
-        assert fragment in default.split("signature_def[")[1], fragment
-    for fragment in ("inputs['ids']", "dtype: DT_INT32", "inputs['mask']", "dtype: DT_BOOL",
-                     "outputs['images']", "outputs['attention']"):
-        assert fragment in from_ids.split("signature_def[")[1], fragment
-
-
-def test_saved_model_cli_run_matches_in_process(align_export, align_model, tmp_path):
-    from t2i_tf import serving_module
-
-    out = saved_model_cli_run(os.path.join(align_export, "1"), tmp_path,
-                              f'captions=["{CAPTION}", "The DIGIT zebra"];num_samples=2;seed=7')
-    model, vocabulary = align_model
-    want = serving_module.reference_outputs(model, seed=7, num_samples=2,
-                                            captions=[CAPTION, "The DIGIT zebra"],
-                                            vocabulary=vocabulary)
-    assert out["images"].shape == (4, 60, 60)
-    assert_images_close(out["images"], want["images"])
-    assert out["attention"].shape == (4, model.steps, len(CAPTION.split()))
-    np.testing.assert_allclose(out["attention"], want["attention"], atol=1e-5)
-    np.testing.assert_allclose(out["attention"].sum(-1), 1.0, atol=1e-5)
 
 
 def test_draw_export_matches_in_process(draw_export, tmp_path):
@@ -150,6 +127,23 @@ def call(signatures, captions, num_samples=1, seed=0, name="serving_default", **
     out = signatures[name](num_samples=tf.constant(num_samples), seed=tf.constant(seed),
                            **inputs)
     return {k: v.numpy() for k, v in out.items()}
+
+
+def test_export_of_a_jax_trained_model_matches_in_process(align_signatures, align_model):
+    # saved_model_cli runs the shipped alignDRAW's export in test_serve.py.
+    from t2i_tf import serving_module
+
+    _, signatures = align_signatures
+    model, vocabulary = align_model
+    captions = [CAPTION, "The DIGIT zebra"]
+    out = call(signatures, captions, num_samples=2, seed=7)
+    want = serving_module.reference_outputs(model, seed=7, num_samples=2, captions=captions,
+                                            vocabulary=vocabulary)
+    assert out["images"].shape == (4, 60, 60)
+    assert_images_close(out["images"], want["images"])
+    assert out["attention"].shape == (4, model.steps, len(CAPTION.split()))
+    np.testing.assert_allclose(out["attention"], want["attention"], atol=1e-5)
+    np.testing.assert_allclose(out["attention"].sum(-1), 1.0, atol=1e-5)
 
 
 def test_tokenisation_in_the_graph(align_signatures, align_model):

@@ -1,6 +1,9 @@
-"""The REST server end to end: a tiny alignDRAW exported, served on a free loopback port in a
-subprocess, asked in both of TF Serving's formats, fed bad input, and stopped by a signal.
-Also the request codec (t2i_tf/rest_codec.py) on its own."""
+"""The shipped alignDRAW (models/aligndraw_mnist_captions) end to end: exported once for the
+module, shown and run with TensorFlow's saved_model_cli, served on a free loopback port in a
+subprocess, asked in both of TF Serving's formats with a seed and compared with the
+in-process model, fed bad input (the server goes on serving), and stopped by a signal.
+Also the request codec (t2i_tf/rest_codec.py) on its own. Nothing here depends on the
+shipped weights beyond their architecture."""
 
 import base64
 import json
@@ -17,36 +20,19 @@ import numpy as np
 import pytest
 
 from test_binaries import ROOT, assert_one_line_error, run
+from test_export import assert_images_close, saved_model_cli, saved_model_cli_run
 
+MODEL = os.path.join(ROOT, "models", "aligndraw_mnist_captions")
+NAME = "aligndraw"
 CAPTION = "the digit 3 is at the top of the digit 1 ."
 OTHER = "The digit 7 is on the LEFT of the zebra"
-WORDS = list("0123456789") + ["the", "digit", "is", "on", "at", "left", "right", "bottom",
-                              "top", "of", "image", "."]
 LIMITS = ["--max_batch=8", "--max_caption_chars=200", "--max_request_bytes=20000"]
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A tiny untrained alignDRAW with large random weights, so its images are not flat."""
-    from t2i_tf import checkpoint
-    from t2i_tf.data.vocabulary import Vocabulary
-    from t2i_tf.models import registry
-
-    folder = str(tmp_path_factory.mktemp("tiny_align"))
-    vocabulary = Vocabulary(WORDS)
-    model = registry.build("align_draw", dict(
-        image_shape=(20, 20), steps=3, enc_units=8, dec_units=8, z_dim=4, read_n=3, write_n=3,
-        vocab_size=len(vocabulary), embed_dim=8, lang_units=8, align_units=8,
-        init_stddev=0.5, seed=1))
-    checkpoint.save_model(folder, model)
-    checkpoint.save_vocabulary(folder, vocabulary)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory, model_dir):
-    base = str(tmp_path_factory.mktemp("exports") / "tiny")
-    result = run("t2i_tf.export", f"--model={model_dir}", f"--export_dir={base}", backend=None)
+def export_dir(tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("exports") / NAME)
+    result = run("t2i_tf.export", f"--model={MODEL}", f"--export_dir={base}", backend=None)
     assert result.returncode == 0, result.stderr[-3000:]
     return base
 
@@ -91,25 +77,59 @@ def request(url, body=None, method=None, raw=None):
 
 
 @pytest.fixture(scope="module")
-def reference(model_dir):
-    from t2i_tf import checkpoint, serving_module
+def shipped():
+    from t2i_tf import checkpoint
 
-    model = checkpoint.load_model(model_dir)
-    vocabulary = checkpoint.load_vocabulary(model_dir)
+    return checkpoint.load_model(MODEL), checkpoint.load_vocabulary(MODEL)
+
+
+@pytest.fixture(scope="module")
+def reference(shipped):
+    from t2i_tf import serving_module
+
+    model, vocabulary = shipped
     return lambda captions, **kw: serving_module.reference_outputs(
         model, captions=captions, vocabulary=vocabulary, **kw)
 
 
-def assert_images_close(got, want):
-    got = np.asarray(got)
-    assert got.shape == want.shape
-    diff = np.abs(got - want.astype(int))
-    assert diff.max() <= 1 and diff.mean() <= 0.01
+def uint8(values):
+    """A JSON answer's pixel values as uint8, checking that they are."""
+    values = np.asarray(values)
+    assert values.dtype.kind == "i" and values.min() >= 0 and values.max() <= 255
+    return values.astype(np.uint8)
+
+
+def assert_served_images(got, want):
+    assert_images_close(uint8(got), want, max_fraction=0.01)
+
+
+def test_saved_model_cli_shows_and_runs_the_export(export_dir, reference, tmp_path):
+    version_dir = os.path.join(export_dir, "1")
+    text = saved_model_cli("show", "--all", "--dir", version_dir)
+    default = text[text.index("signature_def['serving_default']"):].split("signature_def[")[1]
+    from_ids = text[text.index("signature_def['from_ids']"):].split("signature_def[")[1]
+    for fragment in ("inputs['captions']", "dtype: DT_STRING", "inputs['num_samples']",
+                     "inputs['seed']", "outputs['images']", "dtype: DT_UINT8",
+                     "shape: (-1, 60, 60)", "outputs['attention']",
+                     "Method name is: tensorflow/serving/predict"):
+        assert fragment in default, fragment
+    for fragment in ("inputs['ids']", "dtype: DT_INT32", "inputs['mask']", "dtype: DT_BOOL",
+                     "outputs['images']", "outputs['attention']"):
+        assert fragment in from_ids, fragment
+    out = saved_model_cli_run(version_dir, tmp_path,
+                              f'captions=["{CAPTION}", "{OTHER}"];num_samples=2;seed=7')
+    want = reference([CAPTION, OTHER], seed=7, num_samples=2)
+    assert out["images"].shape == (4, 60, 60)
+    assert_images_close(out["images"], want["images"], max_fraction=0.01)
+    assert want["images"].max() > 200 and want["images"].min() < 50  # digits, not grey
+    assert out["attention"].shape == (4, 32, len(CAPTION.split()))  # the longer caption
+    np.testing.assert_allclose(out["attention"], want["attention"], atol=1e-5)
+    np.testing.assert_allclose(out["attention"].sum(-1), 1.0, atol=1e-5)
 
 
 def test_status_and_metadata(server):
     _, url = server
-    assert url.endswith("/v1/models/tiny")
+    assert url.endswith(f"/v1/models/{NAME}")
     status, answer = request(url)
     assert status == 200
     assert answer == {"model_version_status": [{"version": "1", "state": "AVAILABLE", "status": {
@@ -117,7 +137,7 @@ def test_status_and_metadata(server):
     assert request(url + "/versions/1")[0] == 200
     status, answer = request(url + "/metadata")
     assert status == 200
-    assert answer["model_spec"] == {"name": "tiny", "signature_name": "", "version": "1"}
+    assert answer["model_spec"] == {"name": NAME, "signature_name": "", "version": "1"}
     signatures = answer["metadata"]["signature_def"]["signature_def"]
     default = signatures["serving_default"]
     assert default["method_name"] == "tensorflow/serving/predict"
@@ -137,13 +157,12 @@ def test_row_format_matches_in_process(server, reference):
     rows = answer["predictions"]
     assert len(rows) == 4 and set(rows[0]) == {"images", "attention"}
     want = reference([CAPTION, OTHER], seed=7, num_samples=2)
-    assert want["images"].std() > 5  # the tiny model's images are not flat
-    assert_images_close([r["images"] for r in rows], want["images"])
+    assert_served_images([r["images"] for r in rows], want["images"])
     np.testing.assert_allclose([r["attention"] for r in rows], want["attention"], atol=1e-5)
     # Bare instances: captions alone, the signature's defaults (num_samples 1, seed 0).
     status, answer = request(url + "/versions/1:predict", {"instances": [CAPTION]})
     assert status == 200, answer
-    assert_images_close([answer["predictions"][0]["images"]],
+    assert_served_images([answer["predictions"][0]["images"]],
                         reference([CAPTION], seed=0)["images"])
 
 
@@ -153,22 +172,20 @@ def test_columnar_format_matches_in_process(server, reference):
         "captions": [CAPTION], "num_samples": 3, "seed": 5}})
     assert status == 200, answer
     want = reference([CAPTION], seed=5, num_samples=3)
-    assert_images_close(answer["outputs"]["images"], want["images"])
+    assert_served_images(answer["outputs"]["images"], want["images"])
     np.testing.assert_allclose(answer["outputs"]["attention"], want["attention"], atol=1e-5)
     # The same request again: the seed fixes the images.
     assert request(url + ":predict", {"inputs": {
         "captions": [CAPTION], "num_samples": 3, "seed": 5}})[1] == answer
 
 
-def test_from_ids_signature(server, reference):
-    from t2i_tf.data.vocabulary import Vocabulary
-
+def test_from_ids_signature(server, reference, shipped):
     _, url = server
-    ids = Vocabulary(WORDS).encode(CAPTION.split())
+    ids = shipped[1].encode(CAPTION.split())
     status, answer = request(url + ":predict", {"signature_name": "from_ids", "inputs": {
         "ids": [ids], "mask": [[True] * len(ids)], "seed": 4}})
     assert status == 200, answer
-    assert_images_close(answer["outputs"]["images"], reference([CAPTION], seed=4)["images"])
+    assert_served_images(answer["outputs"]["images"], reference([CAPTION], seed=4)["images"])
 
 
 BAD_REQUESTS = [
@@ -206,7 +223,7 @@ BAD_REQUESTS = [
         "ids": [[2, 999]], "mask": [[True, True]]}}, 400, "outside the vocabulary"),
     ("body over the limit", ":predict", {"instances": ["x" * 30000]}, 413, ""),
     ("unknown version", "/versions/9:predict", {"instances": [CAPTION]}, 404,
-     "Specific(tiny, 9)"),
+     f"Specific({NAME}, 9)"),
     ("classify", ":classify", {"instances": [CAPTION]}, 400, "only predicts"),
 ]
 
@@ -227,7 +244,7 @@ def test_unknown_model_path_and_method(server):
     base = url.rsplit("/", 1)[0]
     status, answer = request(base + "/other:predict", {"instances": [CAPTION]})
     assert status == 404 and answer == {"error": "Servable not found for request: Latest(other)"}
-    assert request(base + "/tiny/labels/stable")[0] == 404
+    assert request(f"{base}/{NAME}/labels/stable")[0] == 404
     assert request(url + ":predict", method="GET")[0] == 405
     status, answer = request(url.split("/v1/")[0] + "/elsewhere")
     assert status == 404 and "error" in answer

@@ -19,7 +19,7 @@ import keras
 from keras import ops
 
 from t2i_tf.layers import alignment, caption_encoder, latent, likelihood, scan
-from t2i_tf.models.draw import DrawCell, window_vector
+from t2i_tf.models.draw import DrawCell, trace_outputs, traced, window_vector
 from t2i_tf.models.variational import VariationalModel
 
 
@@ -154,6 +154,21 @@ class AlignDraw(VariationalModel):
 
         state, per_step = scan.scan(step, self.cell.initial_state(ops.shape(x)[0]), (eps, first))
         return {"canvas": state["canvas"], **per_step}
+
+    def trace(self, images, ids, mask, eps):
+        """The inference pass step by step, for pictures (TensorBoard): canvases
+        (T, batch, B, A) = sigmoid(c_t), read_windows and write_windows (T, batch, 5)."""
+        lang = self.encode_caption(ids, mask)
+        x = ops.cast(images, self.compute_dtype)
+        first = ops.arange(self.steps) == 0
+
+        def step(state, inputs):
+            eps_t, first_t = inputs
+            new_state, _ = self.cell(x, state, eps_t, first_t, lang)
+            return new_state, trace_outputs(self.cell, state, new_state)
+
+        return traced(scan.scan(step, self.cell.initial_state(ops.shape(x)[0]),
+                                (eps, first))[1])
 
     def loss_terms(self, images, ids, mask, eps):
         """The negative bound of eqs. 14-15 per image, in nats."""

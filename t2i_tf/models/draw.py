@@ -94,6 +94,17 @@ class DrawCell(keras.layers.Layer):
         state, _ = self.generate(state, posterior["z"])  # eqs. 7-8
         return state, posterior
 
+    def window(self, which, h_dec):
+        """(batch, 5) = (g_X, g_Y, delta, sigma^2, gamma) of the "read" or "write" window
+        that h_dec places (eqs. 21-24); zeros without attention. The read of step t uses
+        h_dec_{t-1}, the write h_dec_t."""
+        if not self.attention:
+            return ops.zeros((ops.shape(h_dec)[0], 5), h_dec.dtype)
+        layer = self.reader if which == "read" else self.writer
+        height, width = self.image_shape
+        return window_vector(filterbank.attention_window(layer.params(h_dec), height, width,
+                                                         layer.n))
+
     def infer_latent(self, x, state, eps):
         """Eqs. 3-6: read, RNN_enc, and z_t ~ Q(Z_t | h_enc); returns (state, dict)."""
         x_hat = x - ops.sigmoid(state["canvas"])  # eq. 3
@@ -122,6 +133,17 @@ def window_vector(window):
     """(batch, 5) = (g_X, g_Y, delta, sigma^2, gamma) of an attention window."""
     keys = ("gx", "gy", "delta", "sigma2", "gamma")
     return ops.concatenate([window[k] for k in keys], axis=-1)
+
+
+def trace_outputs(cell, state, new_state):
+    """One step of `trace`: (sigmoid(c_t), read window, write window)."""
+    return (ops.sigmoid(new_state["canvas"]), cell.window("read", state["h_dec"]),
+            cell.window("write", new_state["h_dec"]))
+
+
+def traced(per_step):
+    canvases, read_windows, write_windows = per_step
+    return {"canvases": canvases, "read_windows": read_windows, "write_windows": write_windows}
 
 
 class Draw(VariationalModel):
@@ -190,6 +212,21 @@ class Draw(VariationalModel):
         log_pz = latent.gaussian_log_density(z)
         log_qz = latent.gaussian_log_density(z, trajectory["mu"], trajectory["log_sigma"])
         return log_px_z + ops.sum(log_pz - log_qz, axis=0)
+
+    def trace(self, x, eps):
+        """The inference pass of eqs. 3-8 step by step, for pictures (TensorBoard).
+
+        Returns dict: canvases (T, batch, B, A) = sigmoid(c_t), and read_windows and
+        write_windows (T, batch, 5), the windows of each step's read and write (zeros
+        without attention).
+        """
+        x = ops.cast(x, self.compute_dtype)
+
+        def step(state, eps_t):
+            new_state, _ = self.cell(x, state, eps_t)
+            return new_state, trace_outputs(self.cell, state, new_state)
+
+        return traced(scan.scan(step, self.cell.initial_state(ops.shape(x)[0]), eps)[1])
 
     def generate(self, eps):
         """Samples from the prior, eqs. 13-16.
