@@ -40,12 +40,17 @@ def window_box(window, n):
 
 
 def _draw_boxes(draw, windows, n, columns, image_shape, pad, scale, colour):
-    """Boxes window k (of windows (count, 5), an N = n grid) on cell k of a grid."""
+    """Boxes window k (of windows (count, 5), an N = n grid) on cell k of a grid, clipped to
+    the cell: a window wider than the canvas shows as the canvas's edge, none outside it."""
     h, w = image_shape
     for k, window in enumerate(windows):
         r, c = divmod(k, columns)
         x0, y0 = (pad + c * (w + pad)) * scale, (pad + r * (h + pad)) * scale
         left, top, right, bottom = window_box(window, n)
+        if right < 0 or bottom < 0 or left > w - 1 or top > h - 1:
+            continue  # wholly off the canvas
+        left, top = max(left, 0.0), max(top, 0.0)
+        right, bottom = min(right, w - 1.0), min(bottom, h - 1.0)
         draw.rectangle([x0 + left * scale, y0 + top * scale,
                         x0 + right * scale, y0 + bottom * scale], outline=colour)
 

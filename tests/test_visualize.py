@@ -41,3 +41,15 @@ def test_label_rows_adds_a_strip_with_text():
     assert (out[:, -50:] == image).all()
     strip = out[:, :-50]
     assert strip[:21].max() > 200 and strip[22:].max() > 200  # text in both rows
+
+
+def test_boxes_are_clipped_to_their_cell():
+    images = np.zeros((2, 10, 10), np.float32)
+    huge = [12.0, 5.0, 8.0, 1.0, 1.0]  # 0-indexed box x 3..19, y -4..12: past three edges
+    gone = [-40.0, -40.0, 1.0, 1.0, 1.0]  # wholly off the canvas: no box at all
+    out = visualize.boxed_grid(images, [(np.array([huge, gone], np.float32), 3,
+                                          visualize.WRITE_COLOUR)], columns=2, pad=1, scale=1)
+    red = (out[..., 0] == 255) & (out[..., 1] == 0)
+    rows, cols = np.nonzero(red)
+    assert (cols.min(), cols.max()) == (1 + 3, 1 + 9)  # inside cell 0, cut at its right edge
+    assert rows.min() == 1 and rows.max() == 10  # clipped at the top and bottom edges
