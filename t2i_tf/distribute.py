@@ -43,6 +43,10 @@ class Distribution:
       is_chief: whether this process writes checkpoints, metrics and summaries.
       jit_compile: the compile() flag; False under tf.distribute, where XLA cannot reach
         variables mirrored on other devices.
+      reduction: the model's distribute_reduction_method under tf.distribute: how fit()
+        reduces the replicas' metric values. "first" across workers, where Keras 3.15's
+        "auto" (a mean along axis 0) fails on scalar metrics (keras-team/keras#20585);
+        the metrics are then the chief's replica's, the training the same.
     """
 
     def __init__(self, name, num_replicas=1, is_chief=True, jit_compile=True, scope=None):
@@ -50,6 +54,7 @@ class Distribution:
         self.num_replicas = num_replicas
         self.is_chief = is_chief
         self.jit_compile = jit_compile
+        self.reduction = "first" if name == "multi_worker" else "auto"
         self._scope = scope
 
     @property
