@@ -43,10 +43,6 @@ class Distribution:
       is_chief: whether this process writes checkpoints, metrics and summaries.
       jit_compile: the compile() flag; False under tf.distribute, where XLA cannot reach
         variables mirrored on other devices.
-      reduction: the model's distribute_reduction_method under tf.distribute: how fit()
-        reduces the replicas' metric values. "first" across workers, where Keras 3.15's
-        "auto" (a mean along axis 0) fails on scalar metrics (keras-team/keras#20585);
-        the metrics are then the chief's replica's, the training the same.
     """
 
     def __init__(self, name, num_replicas=1, is_chief=True, jit_compile=True, scope=None):
@@ -54,7 +50,6 @@ class Distribution:
         self.num_replicas = num_replicas
         self.is_chief = is_chief
         self.jit_compile = jit_compile
-        self.reduction = "first" if name == "multi_worker" else "auto"
         self._scope = scope
 
     @property
@@ -133,8 +128,31 @@ def _tf_strategy(name):
         return Distribution(name, strategy.num_replicas_in_sync, True, False, strategy.scope)
     task = _task_from_tf_config()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    _average_scalar_metrics_across_workers()
     return Distribution(name, strategy.num_replicas_in_sync, _is_chief(task), False,
                         strategy.scope)
+
+
+def _average_scalar_metrics_across_workers():
+    """Works around keras-team/keras#20585 (Keras 3.15): across workers, fit() and evaluate()
+    average each replica's metric values along axis 0, which fails on scalars. Here scalars
+    are averaged across the replicas instead. Patches Keras's TensorFlow trainer, once,
+    and only in a multi-worker process."""
+    from keras.src.backend.tensorflow import trainer
+
+    original = trainer.reduce_per_replica
+    if getattr(original, "t2i_workaround", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction != "auto" or not trainer._collective_all_reduce_multi_worker(strategy):
+            return original(values, strategy, reduction)
+        return keras.tree.map_structure(
+            lambda v: strategy.reduce("MEAN", v, axis=None)
+            if trainer._is_per_replica_instance(v) else v, values)
+
+    reduce_per_replica.t2i_workaround = True
+    trainer.reduce_per_replica = reduce_per_replica
 
 
 def _task_from_tf_config():

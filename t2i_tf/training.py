@@ -111,8 +111,6 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
     os.makedirs(workdir, exist_ok=True)  # an unwritable workdir fails before the slow part
     valid_x = distribution.arrays(data.validation(valid_images))
     model.compile(optimizer=optimizer, jit_compile=distribution.jit_compile)
-    if distribution.tf_distribute:
-        model.distribute_reduction_method = distribution.reduction
     # A constant rate is an optimizer variable that the checkpoint restores; the rate asked
     # for now wins, so a resumed run can lower it. (A schedule is a function of the step.)
     constant_rate = isinstance(optimizer.learning_rate, keras.Variable)
