@@ -22,10 +22,10 @@ import pytest
 from test_binaries import ROOT, assert_one_line_error, records, run
 
 # Relative tolerance on each step's loss. The replicas sum partial gradients in another
-# order than one device does, so float32 rounding differs (JAX: 2e-7 relative over the
-# steps); a loss not divided by the number of replicas would be off by 100%, and a wrongly
-# scaled gradient moves the later steps by a share of their change, which is far larger
-# than this (checked below).
+# order than one device does, so float32 rounding differs: measured 1.1e-7 (TensorFlow,
+# mirrored) and 2e-7 (JAX) relative over the steps. A loss not divided by the number of
+# replicas would be off by 100%; different noise or batches per replica move the loss by
+# about as much as one step to the next does, which is checked to exceed the tolerance.
 RTOL = 1e-5
 
 
@@ -43,8 +43,8 @@ def assert_same_trajectory(out, model, strategy):
     one, several = out[f"{model} none"], out[f"{model} {strategy}"]
     assert several["replicas"] == 2 and one["replicas"] == 1
     np.testing.assert_allclose(several["loss"], one["loss"], rtol=RTOL)
-    # The trajectory moves by much more than the tolerance, so a wrong step would show.
-    assert np.abs(np.diff(one["loss"])).max() > 10 * RTOL * np.abs(one["loss"]).max()
+    # Steps differ by more than the tolerance, so other noise or batches would show.
+    assert np.abs(np.diff(one["loss"])).max() > 2 * RTOL * np.abs(one["loss"]).max()
 
 
 @pytest.fixture(scope="module")
