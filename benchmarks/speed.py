@@ -7,6 +7,10 @@ Training: `--repeats` timed runs of `--timed_steps` optimizer steps each (Keras 
 fixed in-memory batch stream, compiled, after a warm-up run that includes compilation);
 reports the median images/s. Sampling: the compiled prior sampler drawing `--sample_batch`
 images, median latency over `--repeats` calls. Peak resident memory of the process.
+FLOPs per training image: counted from the training step's jaxpr (benchmarks/flops.py; on the
+TensorFlow backend in a JAX subprocess, the count being the same model's); the device's
+peak: the median of `--repeats` compiled float32 matmuls of side `--peak_n`; achieved
+FLOP/s = images/s x FLOPs per image, and its share of that peak.
 Prints one JSON line. Numbers are measurements, not assertions; docs/RESULTS.md lists them.
 """
 
@@ -15,6 +19,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -28,6 +33,28 @@ FLAGS = flags.FLAGS
 flags.DEFINE_integer("timed_steps", 10, "Training steps per timed run.")
 flags.DEFINE_integer("repeats", 5, "Timed runs; the median is reported.")
 flags.DEFINE_integer("sample_batch", 100, "Images per sampling call.")
+flags.DEFINE_integer("peak_n", 2048, "Side of the square float32 matmul that measures the peak.")
+flags.DEFINE_bool("flops_only", False, "Print only the FLOP count (JAX backend) and exit.")
+
+
+def flops_per_image(model, batch):
+    """{matmul, elementwise, total} FLOPs of one training step per image."""
+    import keras
+
+    if keras.backend.backend() != "jax":  # count the same model traced by JAX
+        env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), *sys.argv[1:],
+                              "--flops_only"], env=env, capture_output=True, text=True,
+                             check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    from benchmarks import flops
+
+    counts = flops.training_flops(model, batch)
+    if counts["unbounded_loops"]:
+        raise RuntimeError("the training step has a while loop of unknown length: "
+                           "its FLOPs would be undercounted")
+    per = {k: counts[k] / FLAGS.batch_size for k in ("matmul", "elementwise")}
+    return {**per, "total": per["matmul"] + per["elementwise"]}
 
 
 def main(argv):
@@ -51,6 +78,9 @@ def main(argv):
     else:
         batch = (rng.random((FLAGS.batch_size, 28, 28)) < 0.13).astype(np.float32)
         model = registry.build(FLAGS.model, train.model_config((28, 28)))
+    if FLAGS.flops_only:
+        print(json.dumps(flops_per_image(model, batch)))
+        return
     model.compile(optimizer=training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
                                                     FLAGS.clipnorm), jit_compile=True)
 
@@ -82,6 +112,11 @@ def main(argv):
         draw(i)
         latencies.append(1e3 * (time.perf_counter() - start))
 
+    from benchmarks import flops
+
+    counted = flops_per_image(model, batch)
+    peak = flops.measure_peak(FLAGS.peak_n, FLAGS.repeats)
+    achieved = statistics.median(rates) * counted["total"]
     print(json.dumps({
         "flagfile": next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--flagfile")), None),
         "backend": keras.backend.backend(),
@@ -93,6 +128,14 @@ def main(argv):
         "sample_ms_median": round(statistics.median(latencies), 1),
         "sample_ms_runs": [round(v, 1) for v in latencies],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "train_flops_per_image": round(counted["total"]),
+        "train_matmul_flops_per_image": round(counted["matmul"]),
+        "flops_counted_by": "jaxpr of the training step (benchmarks/flops.py)",
+        "peak_gflops_per_s": round(peak["peak_flops_per_s"] / 1e9, 2),
+        "peak_gflops_per_s_runs": [round(r / 1e9, 2) for r in peak["runs"]],
+        "peak_matmul_n": peak["n"],
+        "achieved_gflops_per_s": round(achieved / 1e9, 2),
+        "share_of_peak": round(achieved / peak["peak_flops_per_s"], 4),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
     }))
 

@@ -9,6 +9,11 @@ until COCO is wired.
 The backend is Keras's: KERAS_BACKEND=jax (the faster one on CPU and the one for GPU
 machines without TensorFlow) or tensorflow (the default). Interrupt with Ctrl-C and run the
 same command again to resume.
+
+Several devices: --strategy=mirrored (TensorFlow, the local GPUs), --strategy=multi_worker
+(TensorFlow, one process per machine, the cluster in TF_CONFIG; every worker runs the same
+command with the same --workdir on a shared file system, the chief writes), or
+--strategy=data_parallel (JAX, the local devices). --batch_size is the global batch.
 """
 
 from absl import flags
@@ -59,6 +64,9 @@ flags.DEFINE_integer("steps_per_epoch", 500, "Steps between validation and check
 flags.DEFINE_integer("valid_images", 1000, "Validation images scored after each epoch.")
 flags.DEFINE_float("max_wall_minutes", None, "Stop (with a checkpoint) after this long.")
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, noise and batch order.")
+flags.DEFINE_enum("strategy", "none", ["none", "mirrored", "multi_worker", "data_parallel"],
+                  "Distribution over devices: mirrored and multi_worker (TF_CONFIG) on the "
+                  "TensorFlow backend, data_parallel on JAX (t2i_tf/distribute.py).")
 
 for _name in ("glimpses", "enc_units", "dec_units", "z_dim", "read_n", "write_n", "batch_size",
               "train_steps", "steps_per_epoch", "valid_images", "embed_dim", "lang_units",
@@ -106,25 +114,41 @@ def model_config(image_shape, vocab_size=None, levels=256):
 def main(argv):
     del argv
     check_model_data(FLAGS.model, FLAGS.data)  # before the slow imports
+    if FLAGS.strategy == "multi_worker" and FLAGS.max_wall_minutes is not None:
+        raise cli.UsageError("--max_wall_minutes does not combine with --strategy=multi_worker "
+                             "(the workers would stop at different steps)")
+    if FLAGS.strategy == "multi_worker" and FLAGS.model != "draw":
+        raise cli.UsageError("--strategy=multi_worker trains --model=draw only: Keras 3.15's fit "
+                             "cannot average the caption models' dict inputs across workers "
+                             "(keras-team/keras#20585); use --strategy=mirrored on one machine")
     import keras
 
-    from t2i_tf import training
+    from t2i_tf import distribute, training
     from t2i_tf.data import datasets
     from t2i_tf.models import registry
 
+    try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs an op
+        distribution = distribute.make(FLAGS.strategy)
+        distribution.check_batch_size(FLAGS.batch_size)
+    except distribute.StrategyError as e:
+        raise cli.UsageError(str(e)) from None
     keras.utils.set_random_seed(FLAGS.seed)
     data = datasets.make_data(FLAGS.data, FLAGS.data_dir, FLAGS.seed)
     vocab_size = len(data.vocabulary) if data.captioned else None
     levels = getattr(data, "levels", None)  # the pixel data's V
-    model = registry.build(FLAGS.model, model_config(data.image_shape, vocab_size, levels))
-    print(f"{FLAGS.model}: {model.count_params():,} parameters, backend "
-          f"{keras.backend.backend()}")
-    optimizer = training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate, FLAGS.clipnorm,
-                                        FLAGS.late_learning_rate, FLAGS.learning_rate_drop_step)
-    budget = None if FLAGS.max_wall_minutes is None else 60.0 * FLAGS.max_wall_minutes
-    training.train(model, data, FLAGS.workdir, optimizer, batch_size=FLAGS.batch_size,
-                   train_steps=FLAGS.train_steps, steps_per_epoch=FLAGS.steps_per_epoch,
-                   valid_images=FLAGS.valid_images, max_wall_seconds=budget, seed=FLAGS.seed)
+    with distribution.scope():
+        model = registry.build(FLAGS.model, model_config(data.image_shape, vocab_size, levels))
+        print(f"{FLAGS.model}: {model.count_params():,} parameters, backend "
+              f"{keras.backend.backend()}, strategy {FLAGS.strategy} over "
+              f"{distribution.num_replicas} replica(s)")
+        optimizer = training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
+                                            FLAGS.clipnorm, FLAGS.late_learning_rate,
+                                            FLAGS.learning_rate_drop_step)
+        budget = None if FLAGS.max_wall_minutes is None else 60.0 * FLAGS.max_wall_minutes
+        training.train(model, data, FLAGS.workdir, optimizer, batch_size=FLAGS.batch_size,
+                       train_steps=FLAGS.train_steps, steps_per_epoch=FLAGS.steps_per_epoch,
+                       valid_images=FLAGS.valid_images, max_wall_seconds=budget,
+                       seed=FLAGS.seed, distribution=distribution)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@
 Interruptions: SIGINT and SIGTERM (and the wall-time budget) end the current step, write a
 checkpoint and return; running the same command again resumes from it, with the same
 batches the uninterrupted run would have used (see t2i_tf.data.datasets).
+
+Distributed runs (t2i_tf.distribute) call `train` inside the strategy's scope in every
+process; only the chief writes to the workdir, and every process resumes from it.
 """
 
 import json
@@ -15,7 +18,7 @@ import time
 import keras
 import numpy as np
 
-from t2i_tf import checkpoint, jit, sampling, summaries, visualize
+from t2i_tf import checkpoint, distribute, jit, sampling, summaries, visualize
 
 METRICS = "metrics.jsonl"
 
@@ -99,16 +102,37 @@ def _pictures(model, data, tracer, samples, seed, n=4):
     return summaries.pictures(samples, trace, words, read_n, write_n, rows=n)
 
 
+def _write_epoch(workdir, model, optimizer, data, record, writer, preview, tracer, seed):
+    """The chief's outputs after a chunk: checkpoint, metrics line, summaries, sample grid.
+
+    preview: what _preview returned (the sample grid's images and the sampler's output)."""
+    step = record["step"]
+    checkpoint.save_model(workdir, model, optimizer)
+    _append_record(workdir, record)
+    writer.scalars(step, {k: v for k, v in record.items() if "/" in k})
+    samples, out = preview
+    image = visualize.grid(samples, scale=2)
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+    visualize.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), image)
+    pictures = _pictures(model, data, tracer, out, seed) if tracer else {}
+    writer.images(step, {"samples": image, **pictures})
+
+
 def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
           steps_per_epoch=500, valid_images=1000, max_wall_seconds=None, seed=0,
-          num_grid_samples=64):
+          num_grid_samples=64, distribution=None):
     """Trains `model` on `data` (t2i_tf.data.datasets) and checkpoints into `workdir`.
 
-    Returns the last record written to metrics.jsonl.
+    batch_size is the global batch. distribution: a t2i_tf.distribute.Distribution whose
+    scope holds the model and this call; None trains on one device. Only its chief writes
+    checkpoints, metrics, summaries and samples.
+    Returns the last record (the one written to metrics.jsonl by the chief).
     """
+    distribution = distribution or distribute.Distribution("none")
+    chief = distribution.is_chief
     os.makedirs(workdir, exist_ok=True)  # an unwritable workdir fails before the slow part
-    valid_x = data.validation(valid_images)
-    model.compile(optimizer=optimizer, jit_compile=True)
+    valid_x = distribution.arrays(data.validation(valid_images))
+    model.compile(optimizer=optimizer, jit_compile=distribution.jit_compile)
     # A constant rate is an optimizer variable that the checkpoint restores; the rate asked
     # for now wins, so a resumed run can lower it. (A schedule is a function of the step.)
     constant_rate = isinstance(optimizer.learning_rate, keras.Variable)
@@ -117,17 +141,18 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
         if constant_rate:
             optimizer.learning_rate.assign(requested_rate)
         print(f"resuming from {workdir} at step {int(optimizer.iterations.numpy())}")
-    else:
+    elif chief:
         checkpoint.save_model(workdir, model)  # fails early on an unwritable workdir
-    if data.captioned:
+    if data.captioned and chief:
         checkpoint.save_vocabulary(workdir, data.vocabulary)
 
     stopper = _Stopper(None if max_wall_seconds is None else time.time() + max_wall_seconds)
     previous = {s: signal.signal(s, lambda *_: stopper.request("interrupted"))
                 for s in (signal.SIGINT, signal.SIGTERM)}
-    writer = summaries.open_writer(os.path.join(workdir, "logs"))
-    sampler = _make_sampler(model, data)
-    tracer = jit.compile_method(model, model.trace) if hasattr(model, "trace") else None
+    writer = summaries.open_writer(os.path.join(workdir, "logs")) if chief else None
+    sampler = _make_sampler(model, data) if chief else None
+    tracer = (jit.compile_method(model, model.trace) if chief and hasattr(model, "trace")
+              else None)
     record = _last_record(workdir)
     wall_before = record.get("wall_s", 0.0)  # wall time of the runs this one resumes
     start = time.time()
@@ -137,29 +162,26 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
         while step < train_steps and stopper.reason is None:
             chunk = min(steps_per_epoch - step % steps_per_epoch, train_steps - step)
             print(f"steps {step}-{step + chunk} of {train_steps}")
-            stream = data.train_batches(batch_size, seed, start_step=step)
+            stream = distribution.batches(
+                lambda start=step: data.train_batches(batch_size, seed, start_step=start))
             history = model.fit(stream, steps_per_epoch=chunk, epochs=1, verbose=verbose,
                                 shuffle=False, callbacks=[stopper])
             step = int(optimizer.iterations.numpy())
             valid = model.evaluate(valid_x, batch_size=batch_size, verbose=0, return_dict=True)
-            checkpoint.save_model(workdir, model, optimizer)
             record = {
                 "step": step,
                 "wall_s": round(wall_before + time.time() - start, 1),
                 **{f"train/{k}": float(v[-1]) for k, v in history.history.items()},
                 **{f"valid/{k}": float(v) for k, v in valid.items()},
             }
-            _append_record(workdir, record)
-            writer.scalars(step, {k: v for k, v in record.items() if "/" in k})
-            samples, out = _preview(model, data, sampler, num_grid_samples, seed)
-            image = visualize.grid(samples, scale=2)
-            os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
-            visualize.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), image)
-            pictures = _pictures(model, data, tracer, out, seed) if tracer else {}
-            writer.images(step, {"samples": image, **pictures})
+            if chief:
+                _write_epoch(workdir, model, optimizer, data, record, writer,
+                             _preview(model, data, sampler, num_grid_samples, seed), tracer,
+                             seed)
             print(json.dumps(record))
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     if stopper.reason:

@@ -134,10 +134,6 @@ class AlignDraw(VariationalModel):
             return {"context": caption_encoder.pooled(h_lang, mask), "mask": mask}
         return {"h_lang": h_lang, "mask": mask, "keys": self.cell.alignment.precompute(h_lang)}
 
-    def noise(self, batch_size, seed=None):
-        return keras.random.normal((self.steps, batch_size, self.z_dim),
-                                   seed=self.seed_generator if seed is None else seed)
-
     def infer(self, images, ids, mask, eps):
         """Eqs. 10-13 for T steps: canvas c_T and per-step (T, batch, ...) posterior,
         prior and alpha."""
@@ -215,8 +211,8 @@ class AlignDraw(VariationalModel):
 
     def call(self, inputs, training=False):
         images = inputs["images"]
-        return self.loss_terms(images, inputs["ids"], inputs["mask"],
-                               self.noise(ops.shape(images)[0]))
+        mask = ops.cast(inputs["mask"], "bool")  # uint8 under tf.distribute
+        return self.loss_terms(images, inputs["ids"], mask, self.noise(ops.shape(images)[0]))
 
     def get_config(self):
         cell, enc = self.cell, self.encoder

@@ -22,7 +22,7 @@ import math
 import keras
 from keras import ops
 
-from t2i_tf import pixel_sampling
+from t2i_tf import distribute, pixel_sampling
 
 METHODS = ("greedy", "sample", "beam")
 
@@ -70,10 +70,11 @@ class AutoregressiveModel(keras.Model):
                                self.tokens(images))
 
     def call(self, inputs, training=False):
-        return {"nll": self.nll(inputs["images"], inputs["ids"], inputs["mask"])}
+        mask = ops.cast(inputs["mask"], "bool")  # uint8 under tf.distribute
+        return {"nll": self.nll(inputs["images"], inputs["ids"], mask)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return ops.mean(y_pred["nll"])
+        return distribute.replica_mean(y_pred["nll"])  # scaled under tf.distribute
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         logs = super().compute_metrics(x, y, y_pred, sample_weight)

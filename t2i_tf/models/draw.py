@@ -176,11 +176,6 @@ class Draw(VariationalModel):
         self.cell.build()
         self.built = True
 
-    def noise(self, batch_size, seed=None):
-        """Standard normal noise (T, batch, z_dim) for one pass."""
-        return keras.random.normal((self.steps, batch_size, self.z_dim),
-                                   seed=self.seed_generator if seed is None else seed)
-
     def infer(self, x, eps):
         """Runs eqs. 3-8 for T steps.
 

@@ -1,0 +1,232 @@
+"""Distributed training: the engine a run trains under, and each replica's share of a batch.
+
+  none           one device; the path of a run without --strategy
+  mirrored       tf.distribute.MirroredStrategy over the local devices (TensorFlow backend)
+  multi_worker   tf.distribute.MultiWorkerMirroredStrategy, the cluster read from TF_CONFIG
+                 (TensorFlow backend; every worker runs the same command)
+  data_parallel  keras.distribution.DataParallel over the local devices (JAX backend)
+
+The global batch (--batch_size) is split evenly across the replicas. Under tf.distribute each
+replica computes the mean loss of its own share, and Keras sums the replicas' gradients, so
+a custom compute_loss divides its mean by the number of replicas (`replica_mean`). Under
+DataParallel the step is one program over the global batch and needs no correction.
+The noise of the variational models is drawn for the global batch and each replica takes
+its slice (`replica_share`), so an example gets the noise it would get on one device and the
+loss trajectory matches a one-device run.
+
+Importing this module imports no backend; TensorFlow is imported only by the TensorFlow
+strategies, so it works on a JAX-only machine.
+"""
+
+import contextlib
+import json
+import os
+
+import keras
+from keras import ops
+
+# strategy -> the Keras backend it runs on (None: any)
+BACKENDS = {"none": None, "mirrored": "tensorflow", "multi_worker": "tensorflow",
+            "data_parallel": "jax"}
+
+
+class StrategyError(ValueError):
+    """A strategy that cannot run here: wrong backend, bad TF_CONFIG, uneven batch."""
+
+
+class Distribution:
+    """What the training loop needs to know of a strategy.
+
+    Attributes:
+      name: one of BACKENDS.
+      num_replicas: devices (all workers together) the global batch is split across.
+      is_chief: whether this process writes checkpoints, metrics and summaries.
+      jit_compile: the compile() flag; False under tf.distribute, where XLA cannot reach
+        variables mirrored on other devices.
+    """
+
+    def __init__(self, name, num_replicas=1, is_chief=True, jit_compile=True, scope=None):
+        self.name = name
+        self.num_replicas = num_replicas
+        self.is_chief = is_chief
+        self.jit_compile = jit_compile
+        self._scope = scope
+
+    @property
+    def tf_distribute(self):
+        return self.name in ("mirrored", "multi_worker")
+
+    def batches(self, make_stream):
+        """What fit() takes for the stream of 1-tuples that make_stream() returns.
+
+        Under tf.distribute, a tf.data.Dataset that calls make_stream() afresh for each pass:
+        Keras reads one batch ahead of the first step to build the model there, then starts
+        again, which would lose the lookahead of a plain generator. Elsewhere the stream.
+        """
+        if not self.tf_distribute:
+            return make_stream()
+        import tensorflow as tf
+
+        first = _feedable(next(iter(make_stream())))
+        signature = keras.tree.map_structure(
+            lambda a: tf.TensorSpec((None, *a.shape[1:]), a.dtype), first)
+        dataset = tf.data.Dataset.from_generator(
+            lambda: (_feedable(b) for b in make_stream()), output_signature=signature)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA)  # each worker its part of each batch
+        return dataset.with_options(options)
+
+    def arrays(self, x):
+        """Arrays (or a dict of them) for evaluate(), fit for this strategy's input."""
+        return _feedable(x) if self.tf_distribute else x
+
+    def scope(self):
+        """The context to build, compile and train the model in."""
+        return self._scope() if self._scope is not None else contextlib.nullcontext()
+
+    def check_batch_size(self, batch_size):
+        if batch_size % self.num_replicas:
+            raise StrategyError(f"--batch_size={batch_size} does not split evenly across the "
+                                f"{self.num_replicas} replicas of --strategy={self.name}")
+
+
+def make(name):
+    """The Distribution for a strategy name, on the current Keras backend.
+
+    Create it first thing in a process: MultiWorkerMirroredStrategy must exist before
+    TensorFlow runs any op. Raises StrategyError (one line) if it cannot run here.
+    """
+    if name not in BACKENDS:
+        raise StrategyError(f"unknown strategy {name!r}; known: {', '.join(BACKENDS)}")
+    backend = keras.backend.backend()
+    wanted = BACKENDS[name]
+    if wanted is not None and backend != wanted:
+        raise StrategyError(f"--strategy={name} runs on the {wanted} backend, not {backend}; "
+                            f"set KERAS_BACKEND={wanted} or pick another --strategy")
+    if name == "none":
+        return Distribution(name)
+    if name == "data_parallel":
+        return _data_parallel()
+    return _tf_strategy(name)
+
+
+def _data_parallel():
+    import jax
+
+    devices = keras.distribution.list_devices()
+    distribution = keras.distribution.DataParallel(devices=devices)
+    return Distribution("data_parallel", len(devices), jax.process_index() == 0,
+                        scope=distribution.scope)
+
+
+def _tf_strategy(name):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        strategy = tf.distribute.MirroredStrategy()
+        return Distribution(name, strategy.num_replicas_in_sync, True, False, strategy.scope)
+    task = _task_from_tf_config()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    _average_scalar_metrics_across_workers()
+    return Distribution(name, strategy.num_replicas_in_sync, _is_chief(task), False,
+                        strategy.scope)
+
+
+def _average_scalar_metrics_across_workers():
+    """Works around keras-team/keras#20585 (Keras 3.15): across workers, fit() and evaluate()
+    average each replica's metric values along axis 0, which fails on scalars. Here scalars
+    are averaged across the replicas instead. Patches Keras's TensorFlow trainer, once,
+    and only in a multi-worker process."""
+    from keras.src.backend.tensorflow import trainer
+
+    original = trainer.reduce_per_replica
+    if getattr(original, "t2i_workaround", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction != "auto" or not trainer._collective_all_reduce_multi_worker(strategy):
+            return original(values, strategy, reduction)
+        return keras.tree.map_structure(
+            lambda v: strategy.reduce("MEAN", v, axis=None)
+            if trainer._is_per_replica_instance(v) else v, values)
+
+    reduce_per_replica.t2i_workaround = True
+    trainer.reduce_per_replica = reduce_per_replica
+
+
+def _task_from_tf_config():
+    """(task type, task index, cluster) from TF_CONFIG; StrategyError if unusable."""
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        raise StrategyError("--strategy=multi_worker needs TF_CONFIG, e.g. "
+                            '{"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                            '"task": {"type": "worker", "index": 0}}')
+    try:
+        config = json.loads(text)
+        cluster, task = config["cluster"], config["task"]
+        task_type, index = task["type"], int(task["index"])
+        if len(cluster[task_type]) <= index:
+            raise IndexError
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise StrategyError("TF_CONFIG is not a valid cluster description: it needs "
+                            "cluster.<type> = [addresses] and task = {type, index} "
+                            "naming one of them") from None
+    return task_type, index, cluster
+
+
+def _is_chief(task):
+    """The chief writes: the task "chief", or worker 0 of a cluster without one."""
+    task_type, index, cluster = task
+    return task_type == "chief" or (task_type == "worker" and index == 0
+                                    and "chief" not in cluster)
+
+
+def _feedable(nest):
+    """What tf.distribute can average: Keras averages a first batch across the replicas to
+    build the model, which TensorFlow cannot do with booleans (sent as uint8; the models cast
+    masks back) nor, across workers, with a tuple (a 1-tuple is sent as its element)."""
+    import numpy as np
+
+    if isinstance(nest, tuple) and len(nest) == 1:
+        nest = nest[0]
+    return keras.tree.map_structure(
+        lambda a: a.astype(np.uint8) if a.dtype == bool else a, nest)
+
+
+def replica_share():
+    """(index, count): this replica's place among the replicas that split the batch.
+
+    (0, 1) outside tf.distribute (one device, or JAX, whose step spans the global batch).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return 0, 1
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:  # cross-replica or one device
+        return 0, 1
+    return context.replica_id_in_sync_group, context.num_replicas_in_sync
+
+
+def replica_mean(values):
+    """The replica's share of the global batch mean of per-example `values` (batch,).
+
+    Divided by the number of replicas, so that Keras's sum of the replicas' gradients is the
+    gradient of the global mean (equal shares; see check_batch_size).
+    """
+    _, count = replica_share()
+    mean = ops.mean(values)
+    return mean if count == 1 else mean / count
+
+
+def replica_normal(shape, seed):
+    """Standard normal noise of `shape` (steps, batch, ...) for this replica's batch: the
+    replica's slice along axis 1 of one draw for the global batch, so the values do not
+    depend on how many replicas share the batch."""
+    index, count = replica_share()
+    if count == 1:
+        return keras.random.normal(shape, seed=seed)
+    steps, batch, *rest = shape
+    eps = keras.random.normal((steps, batch * count, *rest), seed=seed)
+    return ops.slice(eps, (0, index * batch, *[0] * len(rest)), (steps, batch, *rest))

@@ -1,0 +1,95 @@
+"""Loss trajectories of a few training steps under each strategy, for tests/test_distribute.py.
+
+Runs in a fresh process, because the devices must be set up before the backend starts:
+  KERAS_BACKEND=tensorflow python tests/distributed_runs.py draw,align_draw none mirrored
+  KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=2 \
+      python tests/distributed_runs.py draw none data_parallel
+On TensorFlow the CPU is split into two logical devices first. For each model named (draw
+and align_draw, at the flags/smoke and flags/smoke_aligndraw sizes) and each strategy, it
+trains the same
+initial weights on the same global batches with plain SGD, one step per epoch, compiled
+alike (without XLA if any strategy runs without: TensorFlow's XLA draws other random
+numbers for the same seed), and prints
+one JSON line {"MODEL STRATEGY": {"replicas": n, "loss": [loss of step 1, 2, ...]}}.
+SGD makes the trajectory depend on the gradient's scale, which Adam and RMSprop would hide.
+"""
+
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEVICES = 2
+STEPS = 3
+GLOBAL_BATCH = 8
+CONFIGS = {
+    "draw": dict(image_shape=(28, 28), steps=4, enc_units=32, dec_units=32, z_dim=8, read_n=2,
+                 write_n=3, seed=0),
+    "align_draw": dict(image_shape=(60, 60), steps=3, enc_units=16, dec_units=16, z_dim=4,
+                       read_n=3, write_n=3, vocab_size=24, embed_dim=8, lang_units=8,
+                       align_units=16, seed=0),
+}
+LEARNING_RATE = {"draw": 1e-3, "align_draw": 5e-4}
+
+
+def split_cpu():
+    if os.environ.get("KERAS_BACKEND") == "tensorflow":
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(DEVICES)])
+
+
+def batches(name, rng):
+    """STEPS global batches: binary images, and for alignDRAW captions of 3 to 9 words."""
+    import numpy as np
+
+    shape = CONFIGS[name]["image_shape"]
+    images = (rng.random((STEPS, GLOBAL_BATCH, *shape)) < 0.2).astype(np.float32)
+    if name == "draw":
+        return [(x,) for x in images]
+    ids = rng.integers(2, CONFIGS[name]["vocab_size"], (STEPS, GLOBAL_BATCH, 9)).astype("int32")
+    mask = np.arange(9) < rng.integers(3, 10, (STEPS, GLOBAL_BATCH, 1))
+    return [({"images": x, "ids": i * m, "mask": m},) for x, i, m in zip(images, ids, mask)]
+
+
+def trajectory(name, distribution, initial_weights, data, jit_compile):
+    import keras
+
+    from t2i_tf.models import registry
+
+    with distribution.scope():
+        model = registry.build(name, CONFIGS[name])
+        if initial_weights is not None:
+            model.set_weights(initial_weights)
+        weights = model.get_weights()
+        model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE[name]),
+                      jit_compile=jit_compile)
+        stream = distribution.batches(lambda: (batch for batch in data))
+        history = model.fit(stream, steps_per_epoch=1, epochs=STEPS, verbose=0)
+    return weights, [float(v) for v in history.history["loss"]]
+
+
+def main(models, strategies):
+    split_cpu()
+    sys.path.insert(0, ROOT)
+    import numpy as np
+
+    from t2i_tf import distribute
+
+    distributions = {s: distribute.make(s) for s in strategies}
+    # One compile setting for all: TensorFlow draws other random numbers under XLA.
+    jit_compile = all(d.jit_compile for d in distributions.values())
+    out = {}
+    for name in models:
+        data = batches(name, np.random.default_rng(0))
+        weights = None  # the first run's initial weights start every run
+        for strategy, distribution in distributions.items():
+            weights, losses = trajectory(name, distribution, weights, data, jit_compile)
+            out[f"{name} {strategy}"] = {"replicas": distribution.num_replicas, "loss": losses}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1].split(","), sys.argv[2:])
