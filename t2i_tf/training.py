@@ -62,6 +62,29 @@ def make_optimizer(name, learning_rate, clipnorm, late_learning_rate=None, drop_
     return optimizers[name](learning_rate, clipnorm=clipnorm)
 
 
+def _fit_input(stream, variable_length):
+    """What fit() reads. Keras's TensorFlow path fixes every dimension that its first two
+    batches share, so captions bucketed by length go through a tf.data pipeline whose ids
+    and mask have an unknown length (XLA still compiles once per bucket); JAX reads the
+    generator itself and compiles once per bucket shape."""
+    if not variable_length or keras.backend.backend() != "tensorflow":
+        return stream
+    import tensorflow as tf
+
+    (first,) = next(stream)
+
+    def spec(key, array):
+        shape = (None, None) if key in ("ids", "mask") else (None, *array.shape[1:])
+        return tf.TensorSpec(shape, tf.as_dtype(array.dtype))
+
+    def batches():
+        yield (first,)
+        yield from stream
+
+    signature = ({k: spec(k, v) for k, v in first.items()},)
+    return tf.data.Dataset.from_generator(batches, output_signature=signature)
+
+
 def _make_sampler(model, data):
     """The preview's sampler: ancestral sampling for the pixel models (which have
     next_pixel), the prior for DRAW, the prior given captions for alignDRAW."""
@@ -103,6 +126,8 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
         checkpoint.save_model(workdir, model)  # fails early on an unwritable workdir
     if data.captioned:
         checkpoint.save_vocabulary(workdir, data.vocabulary)
+    if getattr(data, "text", None) is not None:
+        checkpoint.save_text(workdir, data.text)
 
     stopper = _Stopper(None if max_wall_seconds is None else time.time() + max_wall_seconds)
     previous = {s: signal.signal(s, lambda *_: stopper.request("interrupted"))
@@ -118,7 +143,8 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
         while step < train_steps and stopper.reason is None:
             chunk = min(steps_per_epoch - step % steps_per_epoch, train_steps - step)
             print(f"steps {step}-{step + chunk} of {train_steps}")
-            stream = data.train_batches(batch_size, seed, start_step=step)
+            stream = _fit_input(data.train_batches(batch_size, seed, start_step=step),
+                                getattr(data, "variable_length", False))
             history = model.fit(stream, steps_per_epoch=chunk, epochs=1, verbose=verbose,
                                 shuffle=False, callbacks=[stopper])
             step = int(optimizer.iterations.numpy())

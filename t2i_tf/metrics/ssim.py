@@ -110,7 +110,8 @@ def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0):
     Args:
       model: a built caption model with `generate(ids, mask, eps)` (alignDRAW, noalignDRAW),
         or a pixel model (alignPixelRNN, alignPixelCNN; see samples_per_caption).
-      data: dict of images (n, B, A) in [0, 1] (a pixel model's v / (V - 1)), ids (n, L),
+      data: dict of images (n, B, A) in [0, 1] (a pixel model's v / (V - 1)) or colour
+        images (n, B, A, C), scored per channel and averaged, ids (n, L),
         mask (n, L); caption j describes image j.
       num_samples: S samples per caption; each sample is the final canvas sigmoid(c_T), or
         a pixel model's ancestral sample.
@@ -122,7 +123,12 @@ def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0):
       pairs = n S, and per_caption (n,) float64, each caption's mean over its samples.
     """
     images = np.asarray(data["images"])
-    values = [ssim(canvases, images[start:stop, None])  # (captions, S)
+    if images.ndim == 4:  # colour (n, B, A, C): the mean of the channels' SSIMs
+        def score(a, b):
+            return ssim(np.moveaxis(a, -1, -3), np.moveaxis(b, -1, -3)).mean(axis=-1)
+    else:
+        score = ssim
+    values = [score(canvases, images[start:stop, None])  # (captions, S)
               for start, stop, canvases in samples_per_caption(model, data, num_samples,
                                                                batch_size, seed)]
     v = np.concatenate(values)
