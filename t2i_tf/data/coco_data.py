@@ -80,7 +80,9 @@ class CocoData:
         self.images = train["images"]  # uint8, one per image; pairs index into it
         self.image_index = pairs["image_index"]
         self.ids = [np.asarray(self.vocabulary.encode(t), np.int32) for t in tokens]
-        self.valid = load_examples(name, "valid", self.vocabulary, self.text, data_dir)
+        # every image gives at least one pair: valid_examples images are enough
+        self.valid = load_examples(name, "valid", self.vocabulary, self.text, data_dir,
+                                   max_images=valid_examples)
         self.valid = {k: v[:valid_examples] for k, v in self.valid.items()}
         self.image_shape = self.images.shape[1:]
         self.levels = 256 if self.grayscale else None
