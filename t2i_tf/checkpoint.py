@@ -3,7 +3,9 @@
 A model folder (what `--model` points at, and what models/NAME/ ships) holds
   config.json   {"model": registry name, "config": the model's constructor arguments}
   weights.npz   one array per model variable, keyed by its path under the model
-  vocabulary.json  the caption vocabulary (caption models only).
+  vocabulary.json  the caption vocabulary (caption models only)
+  text.json     how captions become tokens (t2i_tf.data.caption_text.CaptionText; COCO
+                models); without it, captioned MNIST's lower-cased whitespace split.
 A training folder (--workdir) holds the same two files and checkpoint.npz, which adds the
 optimizer's variables (the step count among them), so training resumes where it stopped.
 Every file is written to a temporary name in the same folder and renamed into place, so an
@@ -21,6 +23,7 @@ CONFIG = "config.json"
 WEIGHTS = "weights.npz"
 CHECKPOINT = "checkpoint.npz"
 VOCABULARY = "vocabulary.json"
+TEXT = "text.json"
 SHIPPED_MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                   "models")
 
@@ -93,6 +96,26 @@ def save_vocabulary(folder, vocabulary):
     """Writes the caption vocabulary beside the weights (caption models only)."""
     text = vocabulary.to_json().encode()
     _atomic_write(os.path.join(folder, VOCABULARY), lambda f: f.write(text))
+
+
+def save_text(folder, text):
+    """Writes how captions are tokenised (a CaptionText) beside the vocabulary."""
+    data = text.to_json().encode()
+    _atomic_write(os.path.join(folder, TEXT), lambda f: f.write(data))
+
+
+def load_text(name_or_path):
+    """The model's CaptionText; captioned MNIST's whitespace split if it has no text.json."""
+    from t2i_tf.data import caption_text
+
+    path = os.path.join(resolve(name_or_path), TEXT)
+    try:
+        with open(path) as f:
+            return caption_text.CaptionText.from_json(f.read())
+    except FileNotFoundError:
+        return caption_text.WHITESPACE
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path} is not a valid text config: {e}") from None
 
 
 def load_vocabulary(name_or_path):

@@ -34,6 +34,17 @@ Pixel models are scored on captioned_mnist_32 (256 levels) or captioned_mnist_32
 the split's 60x60 canvases downsampled as in training (t2i_tf/data/pixel_data.py). Their
 compiled loops run over 1,024 pixels: on CPU, KERAS_BACKEND=jax compiles them several times
 faster than TensorFlow's XLA.
+
+COCO models (their text.json names the Treebank tokenizer) are scored on COCO by default:
+coco_32_rgb for alignDRAW, coco_32 for the pixel models, read as in training
+(t2i_tf/data/coco_data.py; --data_dir as for train). valid and test are both val2014 (or
+val2017), train is train2014 (or 2017). One example per image, with its first caption, so
+that no image competes with itself in retrieval; the training set behind retrieval's mean
+caption and `nearest` is likewise one caption per training image. A retrieval shortlist
+cannot hold more images than the split: --retrieval_candidates is cut to the split's size
+(said on stderr and as retrieval.num_candidates in the JSON); on the 79 captioned val2017
+images of ../shared/data/coco, shortlists are 79 long, not the papers' 100, so R@K there is
+not comparable with the papers'. The captions metric reads digits: captioned MNIST only.
 """
 
 import json
@@ -49,14 +60,17 @@ METRICS = ("elbo", "iw_nll", "nll", "retrieval", "ssim", "attention", "nearest",
 CAPTION_ONLY = ("retrieval", "ssim", "attention", "captions")
 BOUNDS = ("elbo", "iw_nll")  # the DRAW models' variational estimates
 PIXEL_DATA = ("captioned_mnist_32", "captioned_mnist_32_binary")
+COCO_DATA = ("coco_32_rgb", "coco_32")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "draw_mnist", "A model folder, or the name of one under models/.")
 flags.DEFINE_enum("split", "test", ["train", "valid", "test", "generalization"],
                   "Split to score (generalization: captioned MNIST's held-out combinations).")
-flags.DEFINE_enum("data", None, ["binarized_mnist", "mnist", "captioned_mnist", *PIXEL_DATA],
+flags.DEFINE_enum("data", None, ["binarized_mnist", "mnist", "captioned_mnist", *PIXEL_DATA,
+                                 *COCO_DATA],
                   "Data set; default binarized_mnist, or captioned_mnist for caption models, "
-                  "or captioned_mnist_32(_binary) for pixel models.")
+                  "or captioned_mnist_32(_binary) for pixel models; COCO models: coco_32_rgb "
+                  "(alignDRAW) or coco_32 (pixel models).")
 flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or ../shared/data.")
 flags.DEFINE_list("metrics", ["elbo", "iw_nll"], f"Any of {','.join(METRICS)}; the default "
                   "for pixel models is nll.")
@@ -122,8 +136,34 @@ def _load_pixel(model, data_name, need_train):
     return data, data["images"], train, checkpoint.load_vocabulary(FLAGS.model)
 
 
+def _load_coco(model, data_name, need_train):
+    """_load for a COCO model: one example per image (its first caption), images as the
+    model reads them; the training set's images in [0, 1]."""
+    from t2i_tf import checkpoint, sampling
+    from t2i_tf.data import coco_data
+
+    if FLAGS.split == "generalization":
+        raise cli.UsageError("the generalization split belongs to captioned_mnist")
+    vocabulary, text = checkpoint.load_vocabulary(FLAGS.model), checkpoint.load_text(FLAGS.model)
+
+    def examples(split, limit=None):
+        out = coco_data.load_examples(data_name, split, vocabulary, text, FLAGS.data_dir,
+                                      per_image=1, max_images=limit)
+        return {k: out[k] for k in ("images", "ids", "mask", "captions")}
+
+    data = examples(FLAGS.split, FLAGS.max_images or None)
+    train = examples("train") if need_train else None
+    if train is not None and hasattr(model, "next_pixel"):
+        train["images"] = sampling.unit_images(train["images"], model.levels)
+    return data, data["images"], train, vocabulary
+
+
 def _data_for(model):
     """The data sets a model can be scored on, the default first."""
+    from t2i_tf import checkpoint
+
+    if checkpoint.load_text(FLAGS.model).tokenizer == "treebank":
+        return COCO_DATA[1:] if hasattr(model, "next_pixel") else COCO_DATA[:1]
     if hasattr(model, "next_pixel"):
         return PIXEL_DATA[1:] if model.levels == 2 else PIXEL_DATA[:1]
     if hasattr(model, "encode_caption"):
@@ -161,6 +201,8 @@ def main(argv):
         raise cli.UsageError("nll is the pixel models' exact likelihood; DRAW models have "
                              "elbo and iw_nll")
     skipped = {}
+    if data_name in COCO_DATA and "captions" in wanted:
+        raise cli.UsageError("captions reads the digits of captioned MNIST; COCO has none")
     if pixel and "attention" in wanted:
         skipped["attention"] = "the pixel models' samplers return no attention weights"
         wanted.remove("attention")
@@ -168,11 +210,14 @@ def main(argv):
     if FLAGS.out_dir:
         os.makedirs(FLAGS.out_dir, exist_ok=True)
     need_train = bool({"retrieval", "nearest"} & set(wanted))
-    if pixel:
+    if data_name in COCO_DATA:
+        data, images, train, vocabulary = _load_coco(model, data_name, need_train)
+    elif pixel:
         data, images, train, vocabulary = _load_pixel(model, data_name, need_train)
-        images = sampling.unit_images(images, model.levels)  # in [0, 1], for the pictures
     else:
         data, images, train, vocabulary = _load(captioned, data_name, need_train)
+    if pixel:
+        images = sampling.unit_images(images, model.levels)  # in [0, 1], for the pictures
     bs, seed = FLAGS.batch_size, FLAGS.seed
     result = {"model": FLAGS.model, "data": data_name, "split": FLAGS.split,
               "images": len(images), "backend": keras.backend.backend()}
@@ -217,10 +262,16 @@ def main(argv):
         scorer = retrieval.ExactLikelihood(model) if pixel else model
         samples, per_call = (1, bs) if pixel else (FLAGS.retrieval_samples, 5 * bs)
 
+        candidates = min(FLAGS.retrieval_candidates, len(images))
+        if candidates < FLAGS.retrieval_candidates:
+            print(f"note: retrieval shortlists of {candidates} candidates, not "
+                  f"{FLAGS.retrieval_candidates}: the split has {len(images)} images",
+                  file=sys.stderr)
+
         def run_retrieval():
             y_mean = retrieval.mean_sentence(scorer, train["ids"], train["mask"])
-            return retrieval.retrieval(scorer, data, y_mean, None, FLAGS.retrieval_candidates,
-                                       samples, per_call, seed)
+            return retrieval.retrieval(scorer, data, y_mean, None, candidates, samples,
+                                       per_call, seed)
         r = timed("retrieval", run_retrieval)
         result["retrieval"] = {k: r[k] for k in ("ratio", "likelihood", "num_candidates",
                                                  "num_samples", "feature_space")}

@@ -14,6 +14,7 @@ Serve it with `python -m t2i_tf.serve --export_dir=DIR`, or with the official TF
 """
 
 import os
+import sys
 
 _BACKEND_ASKED = os.environ.get("KERAS_BACKEND") or None
 if _BACKEND_ASKED is None:
@@ -52,6 +53,14 @@ def main(argv):
     model = checkpoint.load_model(FLAGS.model)
     vocabulary = (checkpoint.load_vocabulary(FLAGS.model)
                   if serving_module.is_caption_model(model) else None)
+    text = checkpoint.load_text(FLAGS.model)
+    if vocabulary is not None and text.tokenizer != "whitespace":
+        # The graph splits on whitespace; a Treebank-tokenised (COCO) model needs its
+        # captions split beforehand, as t2i_tf.data.caption_text does.
+        print(f"note: {FLAGS.model} was trained on {text.tokenizer} tokens"
+              f"{' without colour words' if text.drop_colours else ''}; serving_default "
+              "splits on whitespace, so send captions already tokenised (' '.join("
+              "CaptionText.tokenize(caption))) or ids to from_ids", file=sys.stderr)
     try:
         path = serving_module.export(model, target, vocabulary, jit_compile=FLAGS.jit_compile)
     except ValueError as e:  # a model without serving signatures

@@ -7,7 +7,9 @@
   python -m t2i_tf.sample --model=DIR --caption="the digit 3 is at the top of the digit 1 ." \
       --beam=4                             # a pixel model (align_pixel_rnn, align_pixel_cnn)
 
-Each caption is checked on its own: a bad one (empty, over the length limit, not UTF-8, no
+Captions are tokenised as the model's training captions were (its text.json: nltk
+Treebank tokens for COCO models, colour words dropped for a grayscale COCO model; captioned
+MNIST's whitespace split otherwise). Each caption is checked on its own: a bad one (empty, over the length limit, not UTF-8, no
 known word) is reported on stderr as `error: LABEL: ...` and the others are still drawn;
 the exit status is non-zero only when nothing could be drawn.
 
@@ -130,7 +132,7 @@ def _write_pictures(out, model, canvases, windows, columns, scale, labels=None):
     visualize.save_png(paths["samples.png"], final)
     few = min(8, canvases.shape[1])
     ticks = np.linspace(0, model.steps - 1, min(model.steps, 16)).round().astype(int)
-    sequence = canvases[ticks, :few].transpose(1, 0, 2, 3).reshape(-1, *canvases.shape[2:])
+    sequence = np.swapaxes(canvases[ticks, :few], 0, 1).reshape(-1, *canvases.shape[2:])
     visualize.save_png(paths["steps.png"], visualize.grid(sequence, len(ticks), scale=scale))
     frames = visualize.drawing_frames(canvases, windows if write_n else None, write_n,
                                       columns=columns, scale=scale)
@@ -178,7 +180,11 @@ def _read_captions(model_name):
         from_file, problems = caption_input.read_captions_file(FLAGS.captions_file)
         labelled += from_file
     vocabulary = checkpoint.load_vocabulary(model_name)
-    kept, ids, mask, bad, warnings = caption_input.encode(vocabulary, labelled)
+    text = checkpoint.load_text(model_name)  # the tokenisation the model was trained with
+    if text.drop_colours:
+        print("note: this model was trained without colour words; they are dropped from "
+              "the captions", file=sys.stderr)
+    kept, ids, mask, bad, warnings = caption_input.encode(vocabulary, labelled, text.tokenize)
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr)
     for line in problems + bad:

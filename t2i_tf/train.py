@@ -1,10 +1,11 @@
 """Trains a model: `python -m t2i_tf.train --flagfile=flags/draw_mnist --workdir=DIR`.
 
-Models and their data: draw on binarized_mnist or mnist, align_draw on captioned_mnist,
-align_pixel_rnn and align_pixel_cnn on captioned_mnist_32 (8-bit) or
-captioned_mnist_32_binary (flags/mnist_captions_pixelrnn, flags/smoke_pixelrnn); another pair
-ends in one line. coco_32 (flags/coco_pixelrnn) is reserved: it ends in one line saying so
-until COCO is wired.
+Models and their data: draw on binarized_mnist or mnist, align_draw on captioned_mnist or
+coco_32_rgb (COCO, RGB 32x32; flags/coco_aligndraw), align_pixel_rnn and align_pixel_cnn on
+captioned_mnist_32 (8-bit) or captioned_mnist_32_binary (flags/mnist_captions_pixelrnn,
+flags/smoke_pixelrnn) or coco_32 (COCO, grayscale 32x32, colour words dropped;
+flags/coco_pixelrnn); another pair ends in one line. COCO is read from COCO's own layout under
+--data_dir (t2i_tf/data/coco.py): train{2014|2017} trains, the first val images validate.
 
 The backend is Keras's: KERAS_BACKEND=jax (the faster one on CPU and the one for GPU
 machines without TensorFlow) or tensorflow (the default). Interrupt with Ctrl-C and run the
@@ -24,15 +25,22 @@ FLAGS = flags.FLAGS
 PIXEL_MODELS = ("align_pixel_rnn", "align_pixel_cnn")
 PIXEL_DATA = ("captioned_mnist_32", "captioned_mnist_32_binary", "coco_32")
 # The data each model trains on.
-MODEL_DATA = {"draw": ("binarized_mnist", "mnist"), "align_draw": ("captioned_mnist",),
+MODEL_DATA = {"draw": ("binarized_mnist", "mnist"),
+              "align_draw": ("captioned_mnist", "coco_32_rgb"),
               **{m: PIXEL_DATA for m in PIXEL_MODELS}}
 flags.DEFINE_enum("model", "draw", list(MODEL_DATA), "Model in t2i_tf.models.registry.")
 flags.DEFINE_enum("data", "binarized_mnist",
-                  ["binarized_mnist", "mnist", "captioned_mnist", *PIXEL_DATA],
-                  "Data set; captioned_mnist goes with align_draw, captioned_mnist_32 "
-                  "(8-bit, 256 levels) and captioned_mnist_32_binary (2 levels) with the "
-                  "pixel models; coco_32 is reserved for COCO (not wired yet).")
-flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or ../shared/data.")
+                  ["binarized_mnist", "mnist", "captioned_mnist", "coco_32_rgb", *PIXEL_DATA],
+                  "Data set; captioned_mnist and coco_32_rgb go with align_draw, "
+                  "captioned_mnist_32 (8-bit, 256 levels), captioned_mnist_32_binary (2 "
+                  "levels) and coco_32 (8-bit grayscale COCO) with the pixel models.")
+flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or ../shared/data. "
+                    "For COCO: the COCO folder (annotations/, train2014/ ...) or its parent.")
+# COCO's captions.
+flags.DEFINE_integer("min_word_count", 5, "COCO: words seen fewer times in the training "
+                     "captions become <unk>.")
+flags.DEFINE_bool("keep_colour_words", False, "coco_32: keep the colour words that "
+                  "alignPixelRNN removes from the captions of its grayscale images.")
 flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and samples (required).")
 # The DRAW cell (draw, align_draw).
 flags.DEFINE_integer("glimpses", 64, "T, the number of DRAW steps.")
@@ -70,7 +78,7 @@ flags.DEFINE_enum("strategy", "none", ["none", "mirrored", "multi_worker", "data
 
 for _name in ("glimpses", "enc_units", "dec_units", "z_dim", "read_n", "write_n", "batch_size",
               "train_steps", "steps_per_epoch", "valid_images", "embed_dim", "lang_units",
-              "pixel_embed_dim", "filters", "num_layers"):
+              "pixel_embed_dim", "filters", "num_layers", "min_word_count"):
     flags.register_validator(_name, lambda v: v > 0, message="must be positive")
 flags.register_validator("kernel_size", lambda v: v > 0 and v % 2 == 1,
                          message="must be odd and positive")
@@ -81,11 +89,6 @@ def check_model_data(model, data):
     if data not in MODEL_DATA[model]:
         allowed = " or ".join(f"--data={d}" for d in MODEL_DATA[model])
         raise cli.UsageError(f"--model={model} trains on {allowed}, not --data={data}")
-    if data == "coco_32":
-        from t2i_tf.data import datasets
-
-        raise cli.UsageError(f"--data=coco_32: {datasets.NOT_WIRED['coco_32']}; "
-                             "train on --data=captioned_mnist_32 meanwhile")
 
 
 def model_config(image_shape, vocab_size=None, levels=256):
@@ -133,7 +136,9 @@ def main(argv):
     except distribute.StrategyError as e:
         raise cli.UsageError(str(e)) from None
     keras.utils.set_random_seed(FLAGS.seed)
-    data = datasets.make_data(FLAGS.data, FLAGS.data_dir, FLAGS.seed)
+    coco = (dict(min_word_count=FLAGS.min_word_count, keep_colour_words=FLAGS.keep_colour_words,
+                 valid_examples=FLAGS.valid_images) if FLAGS.data in datasets.COCO_DATA else {})
+    data = datasets.make_data(FLAGS.data, FLAGS.data_dir, FLAGS.seed, **coco)
     vocab_size = len(data.vocabulary) if data.captioned else None
     levels = getattr(data, "levels", None)  # the pixel data's V
     with distribution.scope():

@@ -9,6 +9,7 @@ Distributed runs (t2i_tf.distribute) call `train` inside the strategy's scope in
 process; only the chief writes to the workdir, and every process resumes from it.
 """
 
+import functools
 import json
 import os
 import signal
@@ -63,6 +64,29 @@ def make_optimizer(name, learning_rate, clipnorm, late_learning_rate=None, drop_
             [drop_step], [learning_rate, late_learning_rate])
     optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
     return optimizers[name](learning_rate, clipnorm=clipnorm)
+
+
+def _fit_input(stream, variable_length):
+    """What fit() reads. Keras's TensorFlow path fixes every dimension that its first two
+    batches share, so captions bucketed by length go through a tf.data pipeline whose ids
+    and mask have an unknown length (XLA still compiles once per bucket); JAX reads the
+    generator itself and compiles once per bucket shape."""
+    if not variable_length or keras.backend.backend() != "tensorflow":
+        return stream
+    import tensorflow as tf
+
+    (first,) = next(stream)
+
+    def spec(key, array):
+        shape = (None, None) if key in ("ids", "mask") else (None, *array.shape[1:])
+        return tf.TensorSpec(shape, tf.as_dtype(array.dtype))
+
+    def batches():
+        yield (first,)
+        yield from stream
+
+    signature = ({k: spec(k, v) for k, v in first.items()},)
+    return tf.data.Dataset.from_generator(batches, output_signature=signature)
 
 
 def _make_sampler(model, data):
@@ -145,6 +169,8 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
         checkpoint.save_model(workdir, model)  # fails early on an unwritable workdir
     if data.captioned and chief:
         checkpoint.save_vocabulary(workdir, data.vocabulary)
+    if getattr(data, "text", None) is not None:
+        checkpoint.save_text(workdir, data.text)
 
     stopper = _Stopper(None if max_wall_seconds is None else time.time() + max_wall_seconds)
     previous = {s: signal.signal(s, lambda *_: stopper.request("interrupted"))
@@ -162,8 +188,10 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
         while step < train_steps and stopper.reason is None:
             chunk = min(steps_per_epoch - step % steps_per_epoch, train_steps - step)
             print(f"steps {step}-{step + chunk} of {train_steps}")
-            stream = distribution.batches(
-                lambda start=step: data.train_batches(batch_size, seed, start_step=start))
+            make_stream = functools.partial(data.train_batches, batch_size, seed,
+                                            start_step=step)
+            stream = (distribution.batches(make_stream) if distribution.tf_distribute else
+                      _fit_input(make_stream(), getattr(data, "variable_length", False)))
             history = model.fit(stream, steps_per_epoch=chunk, epochs=1, verbose=verbose,
                                 shuffle=False, callbacks=[stopper])
             step = int(optimizer.iterations.numpy())

@@ -7,12 +7,14 @@ from PIL import Image, ImageDraw
 
 
 def grid(images, columns=None, pad=1, scale=1):
-    """Tiles (n, H, W) images in [0, 1] into one uint8 (rows*(H+pad)+pad, ...) array."""
+    """Tiles (n, H, W) images in [0, 1] into one uint8 (rows*(H+pad)+pad, ...) array;
+    (n, H, W, 3) colour images into an (..., 3) RGB array."""
     images = np.asarray(images)
-    n, h, w = images.shape
+    n, h, w = images.shape[:3]
     columns = columns or int(math.ceil(math.sqrt(n)))
     rows = int(math.ceil(n / columns))
-    out = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad), 0.5, np.float32)
+    out = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, *images.shape[3:]), 0.5,
+                  np.float32)
     for k, image in enumerate(images):
         r, c = divmod(k, columns)
         out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = image
@@ -84,16 +86,21 @@ def drawing_frames(canvases, windows=None, write_n=None, columns=None, scale=4):
       windows: (T, n, 5) or None (no attention: no boxes).
       write_n: N of the write grid.
     """
-    steps, n, h, w = canvases.shape
+    steps, n, h, w = canvases.shape[:4]
     pad = 1
     columns = columns or int(math.ceil(math.sqrt(n)))
     frames = []
+    colour = canvases.ndim == 5  # (T, n, H, W, 3): RGB frames, GIF quantizes them
+    red = (255, 0, 0) if colour else _RED
     for t in range(steps):
-        frame = Image.fromarray(np.minimum(grid(canvases[t], columns, pad, scale), 254), "P")
-        frame.putpalette(_PALETTE)
+        if colour:
+            frame = Image.fromarray(grid(canvases[t], columns, pad, scale), "RGB")
+        else:
+            frame = Image.fromarray(np.minimum(grid(canvases[t], columns, pad, scale), 254), "P")
+            frame.putpalette(_PALETTE)
         if windows is not None and write_n:
             _draw_boxes(ImageDraw.Draw(frame), windows[t], write_n, columns, (h, w), pad,
-                        scale, _RED)
+                        scale, red)
         frames.append(frame)
     return frames
 
@@ -125,14 +132,17 @@ def attention_map(weights, words, cell=12):
 
 
 def label_rows(image, labels, row_height, pad=1):
-    """Writes labels[r] to the left of row r of a grid (uint8 (H, W), rows of row_height
-    pixels after a top pad, as `grid` makes them). Returns the wider uint8 array."""
+    """Writes labels[r] to the left of row r of a grid (uint8 (H, W) or (H, W, 3), rows of
+    row_height pixels after a top pad, as `grid` makes them). Returns the wider uint8 array."""
     width = 6 * max(len(label) for label in labels) + 8
     strip = Image.new("L", (width, image.shape[0]), 0)
     draw = ImageDraw.Draw(strip)
     for r, label in enumerate(labels):
         draw.text((4, pad + r * row_height + row_height // 2 - 5), label, fill=255)
-    return np.concatenate([np.asarray(strip), image], axis=1)
+    strip = np.asarray(strip)
+    if image.ndim == 3:
+        strip = np.repeat(strip[..., None], image.shape[2], axis=2)
+    return np.concatenate([strip, image], axis=1)
 
 
 def stack(arrays, gap=6):

@@ -146,3 +146,22 @@ def test_config_round_trip(model):
                          if k not in ("name", "trainable", "dtype")})
     clone.build()
     assert [tuple(v.shape) for v in clone.weights] == [tuple(v.shape) for v in model.weights]
+
+
+def test_colour_images_as_on_coco():
+    """The paper's COCO model draws (32, 32, 3) images: (B, A, 3) through the same code, and
+    the bound is summed over the three channels."""
+    model = AlignDraw(image_shape=(12, 10, 3), steps=3, enc_units=16, dec_units=16, z_dim=4,
+                      read_n=2, write_n=3, embed_dim=8, lang_units=8, align_units=16, seed=0)
+    model.build()
+    x = batch()
+    images = np.stack([x["images"], 1 - x["images"], x["images"]], axis=-1)
+    terms = {k: numpy(v) for k, v in
+             model.loss_terms(images, x["ids"], x["mask"], eps(model)).items()}
+    assert all(v.shape == (5,) and np.isfinite(v).all() for v in terms.values())
+    trajectory = model.infer(images, x["ids"], x["mask"], eps(model))
+    expected = np.sum(np.logaddexp(0, numpy(trajectory["canvas"])) -
+                      images * numpy(trajectory["canvas"]), axis=(1, 2, 3))
+    np.testing.assert_allclose(terms["reconstruction"], expected, rtol=1e-5)
+    canvases = numpy(model.generate(x["ids"], x["mask"], eps(model))["canvases"])
+    assert canvases.shape == (3, 5, 12, 10, 3)

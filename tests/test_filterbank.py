@@ -356,3 +356,47 @@ def test_layer_configs_round_trip():
         assert clone.image_shape == (20, 30)
         if hasattr(layer, "n"):
             assert clone.n == layer.n
+
+
+def test_colour_read_and_write_apply_one_filterbank_to_every_channel():
+    """(B, A, 3) images: each channel is read and written as a (B, A) image would be, through
+    the same window (the grayscale layers, already checked against eqs. 27 and 29)."""
+    rng = np.random.default_rng(5)
+    batch, units, height, width, n, c = 2, 7, 9, 11, 3, 3
+    h = rng.normal(0, 0.5, (batch, units)).astype(np.float32)
+    x = rng.uniform(0, 1, (batch, height, width, c)).astype(np.float32)
+    x_hat = (x - rng.uniform(0, 1, x.shape)).astype(np.float32)
+    read = filterbank.GaussianRead((height, width, c), n)
+    write = filterbank.GaussianWrite((height, width, c), n)
+    grey_read = filterbank.GaussianRead((height, width), n)
+    grey_write = filterbank.GaussianWrite((height, width), n)
+    for layer in (read, write, grey_read, grey_write):
+        layer.build((None, units))
+    assert read.output_size == 2 * c * n * n
+    params = [rng.normal(0, 0.3, (units, 5)), rng.normal(0, 0.1, 5)]
+    for layer in (read, write, grey_read, grey_write):
+        set_dense(layer.params, *params)
+    patch_kernel, patch_bias = rng.normal(0, 1, (units, c * n * n)), rng.normal(0, 1, c * n * n)
+    set_dense(write.patch, patch_kernel, patch_bias)
+
+    out = to_np(read(x, x_hat, h)[0]).reshape(batch, 2, c, n * n)
+    update = to_np(write(h)[0])
+    assert update.shape == (batch, height, width, c)
+    for k in range(c):
+        grey = to_np(grey_read(x[..., k], x_hat[..., k], h)[0]).reshape(batch, 2, n * n)
+        np.testing.assert_allclose(out[:, :, k], grey, rtol=1e-5, atol=1e-6)
+        part = slice(k * n * n, (k + 1) * n * n)
+        set_dense(grey_write.patch, patch_kernel[:, part], patch_bias[part])
+        np.testing.assert_allclose(update[..., k], to_np(grey_write(h)[0]), rtol=1e-5,
+                                   atol=1e-5)
+
+
+def test_colour_full_read_and_write_shapes():
+    read = filterbank.FullRead((4, 5, 3))
+    write = filterbank.FullWrite((4, 5, 3))
+    write.build((None, 6))
+    x = np.arange(2 * 4 * 5 * 3, dtype=np.float32).reshape(2, 4, 5, 3)
+    out = to_np(read(x, -x, None)[0])
+    np.testing.assert_array_equal(out, np.concatenate([x.reshape(2, -1), -x.reshape(2, -1)], 1))
+    assert read.output_size == 120
+    assert to_np(write(np.ones((2, 6), np.float32))[0]).shape == (2, 4, 5, 3)

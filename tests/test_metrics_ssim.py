@@ -83,3 +83,16 @@ def test_caption_ssim_on_a_tiny_model():
     assert out["mean"] == pytest.approx(expected.mean(), rel=1e-4)
     # Two captions a call, the last call padded: same shape of result.
     assert ssim.caption_ssim(model, data, num_samples=4, batch_size=8)["pairs"] == 12
+
+
+def test_colour_ssim_is_the_mean_over_channels():
+    rng = np.random.default_rng(4)
+    a, b = rng.random((2, 3, 16, 16, 3))
+    grey = rng.random((16, 16))
+    same = np.repeat(grey[:, :, None], 3, axis=2)
+    noisy = np.clip(same + rng.normal(0, 0.1, same.shape), 0, 1)
+    assert ssim.colour_ssim(same, same) == pytest.approx(1.0)
+    channels = [ssim.ssim(a[..., k], b[..., k]) for k in range(3)]
+    np.testing.assert_allclose(ssim.colour_ssim(a, b), np.mean(channels, axis=0))
+    assert ssim.colour_ssim(a, b).shape == (3,)
+    assert ssim.colour_ssim(noisy, same) < 1.0

@@ -1,7 +1,7 @@
 """End-to-end runs of the binaries with a pixel model: train flags/smoke_pixelrnn (a tiny
 alignPixelRNN on captioned MNIST at 32x32) -> resume -> sample (beam search, ancestral
 sampling on the NumPy backend) -> evaluate (exact NLL, retrieval, SSIM), and the one-line
-errors for pixel models on the wrong data, COCO not wired yet, and flags that do not fit.
+errors for pixel models on the wrong data and flags that do not fit (COCO: tests/test_coco_binaries.py).
 
 Runs on the JAX backend, which compiles the 1,024-step loops several times faster than
 TensorFlow's XLA on CPU. The helpers are those of tests/test_binaries.py.
@@ -127,13 +127,6 @@ def test_pixel_model_on_60x60_data_is_one_line(tmp_path):
     result = run("t2i_tf.train", "--flagfile=flags/smoke_aligndraw",
                  "--data=captioned_mnist_32", f"--workdir={tmp_path}", backend="jax")
     assert_one_line_error(result, "--model=align_draw trains on --data=captioned_mnist,")
-
-
-def test_coco_is_not_wired_yet_one_line(tmp_path):
-    result = run("t2i_tf.train", "--flagfile=flags/coco_pixelrnn", f"--workdir={tmp_path}",
-                 backend="jax")
-    assert_one_line_error(result, "coco_32", "not wired yet")
-    assert not os.listdir(tmp_path)
 
 
 def test_flags_that_do_not_fit_a_pixel_model_are_one_line(workdir, tmp_path):

@@ -53,3 +53,25 @@ def test_boxes_are_clipped_to_their_cell():
     rows, cols = np.nonzero(red)
     assert (cols.min(), cols.max()) == (1 + 3, 1 + 9)  # inside cell 0, cut at its right edge
     assert rows.min() == 1 and rows.max() == 10  # clipped at the top and bottom edges
+
+
+def test_colour_grid_labels_and_frames(tmp_path):
+    # (n, H, W, 3) images (alignDRAW on COCO): RGB grids, labels and GIF frames
+    images = np.zeros((2, 3, 4, 3), np.float32)
+    images[0, ..., 0] = 1.0  # red
+    images[1, ..., 2] = 1.0  # blue
+    out = visualize.grid(images, columns=2, pad=1)
+    assert out.shape == (5, 11, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[1:4, 1:5], np.broadcast_to([255, 0, 0], (3, 4, 3)))
+    np.testing.assert_array_equal(out[1:4, 6:10], np.broadcast_to([0, 0, 255], (3, 4, 3)))
+    assert (out[0] == 128).all()  # the grey padding
+    labelled = visualize.label_rows(out, ["a red bus"], row_height=4)
+    assert labelled.shape[0] == 5 and labelled.shape[2] == 3
+    np.testing.assert_array_equal(labelled[:, -11:], out)
+    canvases = np.stack([images * 0.5, images])  # (T, n, H, W, 3)
+    windows = np.tile([2.5, 2.0, 1.0, 1.0, 1.0], (2, 2, 1))
+    frames = visualize.drawing_frames(canvases, windows, write_n=2, columns=2, scale=4)
+    assert len(frames) == 2 and frames[0].mode == "RGB"
+    assert (255, 0, 0) in {c for _, c in frames[1].getcolors(10000)}  # a box was drawn
+    visualize.save_gif(str(tmp_path / "d.gif"), frames)
+    assert Image.open(tmp_path / "d.gif").n_frames == 2

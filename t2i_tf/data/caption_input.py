@@ -36,12 +36,14 @@ def read_captions_file(path):
     return captions, problems
 
 
-def encode(vocabulary, labelled_captions):
+def encode(vocabulary, labelled_captions, tokenizer=tokenize):
     """Checks and encodes captions.
 
     Args:
       vocabulary: a t2i_tf.data.vocabulary.Vocabulary.
       labelled_captions: [(label, caption)]; the label names the caption in messages.
+      tokenizer: caption -> tokens; the model's (checkpoint.load_text(...).tokenize), by
+        default captioned MNIST's.
 
     Returns:
       (kept [(label, caption, tokens)], ids int32 (n, L), mask bool (n, L),
@@ -49,7 +51,7 @@ def encode(vocabulary, labelled_captions):
     """
     kept, problems, warnings = [], [], []
     for label, caption in labelled_captions:
-        tokens = tokenize(caption)
+        tokens = tokenizer(caption)
         if not tokens:
             problems.append(f"{label}: empty caption")
         elif len(caption) > MAX_CHARS or len(tokens) > MAX_WORDS:

@@ -108,17 +108,22 @@ class CaptionedMnistData:
 
 # The pixel models' data (t2i_tf/data/pixel_data.py): name -> keyword arguments.
 PIXEL_DATA = {"captioned_mnist_32": {}, "captioned_mnist_32_binary": {"binary": True}}
-NOT_WIRED = {"coco_32": "COCO 32x32 grayscale is not wired yet (issue #8)"}
+# COCO in COCO's layout (t2i_tf/data/coco_data.py): grayscale for the pixel models, RGB
+# for alignDRAW.
+COCO_DATA = ("coco_32", "coco_32_rgb")
 
 
-def make_data(name, data_dir=None, seed=0):
-    """The training data of a data set name."""
+def make_data(name, data_dir=None, seed=0, **coco_options):
+    """The training data of a data set name; coco_options (min_word_count,
+    keep_colour_words, valid_examples) go to COCO's."""
     if name == "captioned_mnist":
         return CaptionedMnistData(data_dir, seed)
     if name in PIXEL_DATA:
         from t2i_tf.data import pixel_data  # it imports this module
 
         return pixel_data.CaptionedMnistPixelData(data_dir, seed, **PIXEL_DATA[name])
-    if name in NOT_WIRED:
-        raise NotImplementedError(f"--data={name}: {NOT_WIRED[name]}")
+    if name in COCO_DATA:
+        from t2i_tf.data import coco_data
+
+        return coco_data.CocoData(name, data_dir, **coco_options)
     return ImageData(name, data_dir)

@@ -7,8 +7,14 @@ i = 1..N, a grid symmetric about g. Ports that number pixels or filters from 0 i
 these two places (ericjang/draw, the authors' Theano code) shift the grid by one pixel or
 one stride; tests/test_filterbank.py checks the symmetry.
 
+Colour images (alignDRAW's COCO model) have image_shape (B, A, C): every channel is read and
+written through the same filterbank, so a glimpse holds C N x N patches of x and of x_hat
+and a write paints C patches (the DRAW paper's colour experiments, §4.3-4.4).
+
 Everything here is keras.ops, so it runs on the TensorFlow and the JAX backend.
 """
+
+import math
 
 import keras
 from keras import ops
@@ -69,15 +75,28 @@ def _transpose(m):
     return ops.transpose(m, (0, 2, 1))
 
 
+def channels(image_shape):
+    """C of an image shape: 1 for (B, A), C for (B, A, C)."""
+    return image_shape[2] if len(image_shape) == 3 else 1
+
+
+def _apply_filters(fy, image, fx_t):
+    """F_Y image F_X^T: (batch, N, N), or (batch, C, N, N) for an image (batch, B, A, C)."""
+    if len(image.shape) == 3:
+        return ops.matmul(ops.matmul(fy, image), fx_t)
+    per_channel = ops.transpose(image, (0, 3, 1, 2))  # (batch, C, B, A)
+    return ops.matmul(ops.matmul(fy[:, None], per_channel), fx_t[:, None])
+
+
 class GaussianRead(keras.layers.Layer):
     """read(x, x_hat, h_dec) = gamma [F_Y x F_X^T, F_Y x_hat F_X^T], eqs. 21-27.
 
     Args:
-      image_shape: (B, A), the image's rows and columns.
+      image_shape: (B, A), the image's rows and columns, or (B, A, C) for C channels.
       n: N, the read patch side.
 
-    Call args: x and x_hat (batch, B, A), h_dec (batch, units).
-    Returns: (patches (batch, 2 N N), window dict of (batch, 1) tensors).
+    Call args: x and x_hat (batch, B, A[, C]), h_dec (batch, units).
+    Returns: (patches (batch, 2 C N N), window dict of (batch, 1) tensors).
     """
 
     def __init__(self, image_shape, n, **kwargs):
@@ -91,17 +110,17 @@ class GaussianRead(keras.layers.Layer):
 
     @property
     def output_size(self):
-        return 2 * self.n * self.n
+        return 2 * channels(self.image_shape) * self.n * self.n
 
     def call(self, x, x_hat, h_dec):
-        height, width = self.image_shape
+        height, width = self.image_shape[:2]
         window = attention_window(self.params(h_dec), height, width, self.n)
         fx, fy = filterbank(window, height, width, self.n)
         fx_t = _transpose(fx)
         gamma = window["gamma"]
         glimpse = ops.concatenate(
             [
-                ops.reshape(ops.matmul(ops.matmul(fy, image), fx_t), (-1, self.n * self.n))
+                ops.reshape(_apply_filters(fy, image, fx_t), (-1, self.output_size // 2))
                 for image in (x, x_hat)
             ],
             axis=-1,
@@ -116,11 +135,11 @@ class GaussianWrite(keras.layers.Layer):
     """write(h_dec) = (1 / gamma^) F^_Y^T w F^_X with w = W(h_dec), eqs. 28-29.
 
     Args:
-      image_shape: (B, A).
+      image_shape: (B, A), or (B, A, C) for C channels (one patch per channel).
       n: N, the write patch side.
 
     Call args: h_dec (batch, units).
-    Returns: (canvas update (batch, B, A), window dict of (batch, 1) tensors).
+    Returns: (canvas update (batch, B, A[, C]), window dict of (batch, 1) tensors).
     """
 
     def __init__(self, image_shape, n, **kwargs):
@@ -128,19 +147,24 @@ class GaussianWrite(keras.layers.Layer):
         self.image_shape = tuple(image_shape)
         self.n = n
         self.params = keras.layers.Dense(5, name="params")
-        self.patch = keras.layers.Dense(n * n, name="patch")
+        self.patch = keras.layers.Dense(channels(self.image_shape) * n * n, name="patch")
 
     def build(self, h_shape):
         self.params.build(h_shape)
         self.patch.build(h_shape)
 
     def call(self, h_dec):
-        height, width = self.image_shape
+        height, width = self.image_shape[:2]
         window = attention_window(self.params(h_dec), height, width, self.n)
         fx, fy = filterbank(window, height, width, self.n)
-        w = ops.reshape(self.patch(h_dec), (-1, self.n, self.n))
-        update = ops.matmul(ops.matmul(_transpose(fy), w), fx)  # (batch, B, A)
-        return update / window["gamma"][:, :, None], window
+        if len(self.image_shape) == 2:
+            w = ops.reshape(self.patch(h_dec), (-1, self.n, self.n))
+            update = ops.matmul(ops.matmul(_transpose(fy), w), fx)  # (batch, B, A)
+            return update / window["gamma"][:, :, None], window
+        w = ops.reshape(self.patch(h_dec), (-1, channels(self.image_shape), self.n, self.n))
+        update = ops.matmul(ops.matmul(_transpose(fy)[:, None], w), fx[:, None])  # (b, C, B, A)
+        update = ops.transpose(update, (0, 2, 3, 1))  # (batch, B, A, C)
+        return update / window["gamma"][:, :, None, None], window
 
     def get_config(self):
         return {**super().get_config(), "image_shape": self.image_shape, "n": self.n}
@@ -158,10 +182,10 @@ class FullRead(keras.layers.Layer):
 
     @property
     def output_size(self):
-        return 2 * self.image_shape[0] * self.image_shape[1]
+        return 2 * math.prod(self.image_shape)
 
     def call(self, x, x_hat, h_dec):
-        size = self.image_shape[0] * self.image_shape[1]
+        size = math.prod(self.image_shape)
         return ops.concatenate([ops.reshape(x, (-1, size)), ops.reshape(x_hat, (-1, size))], -1), None
 
     def get_config(self):
@@ -177,7 +201,7 @@ class FullWrite(keras.layers.Layer):
     def __init__(self, image_shape, **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
-        self.patch = keras.layers.Dense(self.image_shape[0] * self.image_shape[1], name="patch")
+        self.patch = keras.layers.Dense(math.prod(self.image_shape), name="patch")
 
     def build(self, h_shape):
         self.patch.build(h_shape)

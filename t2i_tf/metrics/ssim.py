@@ -69,6 +69,11 @@ def ssim(a, b, data_range=1.0, window=WINDOW, sigma=SIGMA, k1=K1, k2=K2):
     return np.mean(luminance * contrast_structure, axis=(-2, -1))
 
 
+def colour_ssim(a, b, **kwargs):
+    """SSIM of colour image pairs (..., H, W, C): the mean of the C channels' SSIMs."""
+    return ssim(np.moveaxis(a, -1, -3), np.moveaxis(b, -1, -3), **kwargs).mean(axis=-1)
+
+
 def samples_per_caption(model, data, num_samples, batch_size=500, seed=0):
     """Yields (start, stop, canvases (stop - start, S, B, A)): num_samples images in [0, 1]
     for each caption of data (dict with ids and mask), in compiled calls of about
@@ -110,7 +115,8 @@ def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0):
     Args:
       model: a built caption model with `generate(ids, mask, eps)` (alignDRAW, noalignDRAW),
         or a pixel model (alignPixelRNN, alignPixelCNN; see samples_per_caption).
-      data: dict of images (n, B, A) in [0, 1] (a pixel model's v / (V - 1)), ids (n, L),
+      data: dict of images (n, B, A) in [0, 1] (a pixel model's v / (V - 1)) or colour
+        images (n, B, A, C), scored per channel and averaged, ids (n, L),
         mask (n, L); caption j describes image j.
       num_samples: S samples per caption; each sample is the final canvas sigmoid(c_T), or
         a pixel model's ancestral sample.
@@ -122,7 +128,8 @@ def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0):
       pairs = n S, and per_caption (n,) float64, each caption's mean over its samples.
     """
     images = np.asarray(data["images"])
-    values = [ssim(canvases, images[start:stop, None])  # (captions, S)
+    score = colour_ssim if images.ndim == 4 else ssim  # (n, B, A, C) colour images
+    values = [score(canvases, images[start:stop, None])  # (captions, S)
               for start, stop, canvases in samples_per_caption(model, data, num_samples,
                                                                batch_size, seed)]
     v = np.concatenate(values)

@@ -88,7 +88,8 @@ class AlignDraw(VariationalModel):
     """alignDRAW (align_units > 0) or noalignDRAW (align_units = 0).
 
     Args:
-      image_shape: (B, A); MNIST with captions is 60 x 60.
+      image_shape: (B, A); MNIST with captions is 60 x 60. (B, A, C) for colour: COCO is
+        (32, 32, 3), every channel read and written through one filterbank.
       steps, enc_units, dec_units, z_dim, read_n, write_n, attention: as Draw (Table 2 of
         the paper for MNIST with captions: 32, 300, 300, 150, 8, 8).
       vocab_size, embed_dim, lang_units: the caption encoder (lang_units per direction).
