@@ -3,10 +3,16 @@
   KERAS_BACKEND=jax python benchmarks/speed.py --flagfile=flags/draw_mnist
   KERAS_BACKEND=tensorflow python benchmarks/speed.py --flagfile=flags/draw_mnist
 
+  KERAS_BACKEND=jax python benchmarks/speed.py --flagfile=flags/mnist_captions_pixelrnn \
+      --sample_batch=0          # a pixel model's training; its generation: pixel_speed.py
+
 Training: `--repeats` timed runs of `--timed_steps` optimizer steps each (Keras fit on a
 fixed in-memory batch stream, compiled, after a warm-up run that includes compilation);
-reports the median images/s. Sampling: the compiled prior sampler drawing `--sample_batch`
-images, median latency over `--repeats` calls. Peak resident memory of the process.
+reports the median images/s and seconds per step (pixel models: teacher forcing on random
+32x32 images). Sampling: the compiled prior sampler drawing `--sample_batch` images, median
+latency over `--repeats` calls (0: not measured). Peak resident memory of the process, and
+/proc/loadavg at the end: on a shared CPU the process's CPU seconds per step (all threads)
+show the cost that the wall time mixes with the other processes' share.
 FLOPs per training image: counted from the training step's jaxpr (benchmarks/flops.py; on the
 TensorFlow backend in a JAX subprocess, the count being the same model's); the device's
 peak: the median of `--repeats` compiled float32 matmuls of side `--peak_n`; achieved
@@ -69,11 +75,19 @@ def main(argv):
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    if FLAGS.model == "align_draw":
-        shape, vocab = (60, 60), captioned_mnist.VOCABULARY
+    pixel = FLAGS.model in train.PIXEL_MODELS
+    captioned = pixel or FLAGS.model == "align_draw"
+    if captioned:
+        vocab = captioned_mnist.VOCABULARY
         ids = rng.integers(2, len(vocab), (FLAGS.batch_size, captioned_mnist.CAPTION_LENGTH))
-        batch = {"images": (rng.random((FLAGS.batch_size, *shape)) < 0.05).astype(np.float32),
-                 "ids": ids.astype(np.int32), "mask": np.ones(ids.shape, bool)}
+        batch = {"ids": ids.astype(np.int32), "mask": np.ones(ids.shape, bool)}
+    if pixel:
+        levels = 2 if FLAGS.data.endswith("_binary") else 256
+        batch["images"] = rng.integers(0, levels, (FLAGS.batch_size, 32, 32)).astype(np.uint8)
+        model = registry.build(FLAGS.model, train.model_config((32, 32), len(vocab), levels))
+    elif captioned:
+        shape = (60, 60)
+        batch["images"] = (rng.random((FLAGS.batch_size, *shape)) < 0.05).astype(np.float32)
         model = registry.build(FLAGS.model, train.model_config(shape, len(vocab)))
     else:
         batch = (rng.random((FLAGS.batch_size, 28, 28)) < 0.13).astype(np.float32)
@@ -91,23 +105,26 @@ def main(argv):
     start = time.perf_counter()
     model.fit(stream(), steps_per_epoch=2, epochs=1, verbose=0)
     compile_s = time.perf_counter() - start
-    rates = []
+    rates, cpu_per_step = [], []
     for _ in range(FLAGS.repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         model.fit(stream(), steps_per_epoch=FLAGS.timed_steps, epochs=1, verbose=0)
         rates.append(FLAGS.timed_steps * FLAGS.batch_size / (time.perf_counter() - start))
+        cpu_per_step.append((time.process_time() - cpu) / FLAGS.timed_steps)
 
-    if FLAGS.model == "align_draw":
-        sampler = sampling.CaptionSampler(model)
+    if captioned:
+        sampler = (sampling.PixelCaptionSampler(model, "sample") if pixel
+                   else sampling.CaptionSampler(model))
         n = FLAGS.sample_batch
         ids = np.resize(batch["ids"], (n, batch["ids"].shape[1]))
         draw = lambda seed: sampler(ids, np.ones(ids.shape, bool), seed=seed)
     else:
         sampler = sampling.PriorSampler(model)
         draw = lambda seed: sampler(FLAGS.sample_batch, seed=seed)
-    draw(0)  # compile
     latencies = []
-    for i in range(FLAGS.repeats):
+    if FLAGS.sample_batch:
+        draw(0)  # compile
+    for i in range(FLAGS.repeats if FLAGS.sample_batch else 0):
         start = time.perf_counter()
         draw(i)
         latencies.append(1e3 * (time.perf_counter() - start))
@@ -119,13 +136,16 @@ def main(argv):
     achieved = statistics.median(rates) * counted["total"]
     print(json.dumps({
         "flagfile": next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--flagfile")), None),
+        "model": FLAGS.model,
         "backend": keras.backend.backend(),
         "batch_size": FLAGS.batch_size,
         "train_images_per_s_median": round(statistics.median(rates), 1),
         "train_images_per_s_runs": [round(r, 1) for r in rates],
+        "train_s_per_step_median": round(FLAGS.batch_size / statistics.median(rates), 3),
+        "train_cpu_s_per_step_median": round(statistics.median(cpu_per_step), 3),
         "first_fit_s_incl_compile": round(compile_s, 1),
         "sample_batch": FLAGS.sample_batch,
-        "sample_ms_median": round(statistics.median(latencies), 1),
+        "sample_ms_median": round(statistics.median(latencies), 1) if latencies else None,
         "sample_ms_runs": [round(v, 1) for v in latencies],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "train_flops_per_image": round(counted["total"]),
@@ -136,6 +156,7 @@ def main(argv):
         "peak_matmul_n": peak["n"],
         "achieved_gflops_per_s": round(achieved / 1e9, 2),
         "share_of_peak": round(achieved / peak["peak_flops_per_s"], 4),
+        "loadavg": open("/proc/loadavg").read().split()[:3],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
     }))
 

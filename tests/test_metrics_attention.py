@@ -1,11 +1,15 @@
 """t2i_tf.metrics.attention_report on a hand-made alpha array (word order, the words x
-steps map, the per-word summary), and sampling alpha from a tiny alignDRAW."""
+steps map, the per-word summary), and sampling alpha from a tiny alignDRAW and a tiny
+alignPixelRNN (words x image rows)."""
 
 import numpy as np
+
+from keras import ops
 
 from t2i_tf.data.vocabulary import Vocabulary
 from t2i_tf.metrics import attention_report as ar
 from t2i_tf.models.align_draw import AlignDraw
+from t2i_tf.models.align_pixel_rnn import AlignPixelRNN
 
 VOCAB = Vocabulary(["the", "digit", "3", "left"])  # ids: the 2, digit 3, 3 4, left 5
 IDS = np.array([[2, 3, 4, 0], [5, 2, 4, 3]])
@@ -67,3 +71,24 @@ def test_sample_alpha_from_a_tiny_model():
     np.testing.assert_allclose(a.sum(-1), 1.0, rtol=1e-5)
     assert np.all(a[0, :, :, 3] == 0)
     assert np.abs(a[0, 0] - a[0, 1]).max() > 0  # samples differ
+
+
+def test_sample_pixel_alpha_is_row_means_of_the_sampled_images():
+    model = AlignPixelRNN(image_shape=(3, 4), levels=5, vocab_size=6, embed_dim=4,
+                          lang_units=4, units=8, pixel_embed_dim=3, seed=0)
+    model.build()
+    a = ar.sample_pixel_alpha(model, IDS, MASK, num_samples=3, batch_size=4, seed=2)
+    assert a.shape == (2, 3, 3, 4)  # caption, sample, image row, word
+    np.testing.assert_allclose(a.sum(-1), 1.0, rtol=1e-5)
+    assert np.all(a[0, :, :, 3] == 0)
+    # call 1 (one caption a call) drew caption 1's three images from the uniforms of
+    # PixelCaptionSampler's seed [2, 1], as the eager generate draws them from these
+    rows = np.array([1, 1, 1])
+    noise = np.random.default_rng([2, 1]).random((12, 3), dtype=np.float32)
+    images = model.generate(IDS[rows], MASK[rows], "sample", noise=noise)["images"]
+    alpha = np.asarray(ops.convert_to_numpy(model.attention_weights(images, IDS[rows],
+                                                                    MASK[rows])))
+    np.testing.assert_allclose(a[1], alpha.reshape(3, 3, 4, 4).mean(2), rtol=1e-5, atol=1e-7)
+    maps = ar.word_step_maps(a)  # words x image rows
+    assert maps.shape == (2, 4, 3)
+    np.testing.assert_allclose(ar.word_weights(a), maps.mean(-1), rtol=1e-6)

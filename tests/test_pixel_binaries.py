@@ -1,7 +1,8 @@
 """End-to-end runs of the binaries with a pixel model: train flags/smoke_pixelrnn (a tiny
 alignPixelRNN on captioned MNIST at 32x32) -> resume -> sample (beam search, ancestral
-sampling on the NumPy backend) -> evaluate (exact NLL, retrieval, SSIM), and the one-line
-errors for pixel models on the wrong data and flags that do not fit (COCO: tests/test_coco_binaries.py).
+sampling on the NumPy backend) -> evaluate (exact NLL, retrieval, SSIM, attention), and the
+one-line errors for pixel models on the wrong data and flags that do not fit (COCO:
+tests/test_coco_binaries.py).
 
 Runs on the JAX backend, which compiles the 1,024-step loops several times faster than
 TensorFlow's XLA on CPU. The helpers are those of tests/test_binaries.py.
@@ -98,11 +99,11 @@ def test_sample_ancestral_on_the_numpy_backend(workdir, tmp_path):
     assert image.shape[0] == 33 + 1 and image.shape[1] > 3 * 33 + 1
 
 
-def test_evaluate_exact_nll_retrieval_and_ssim(workdir, tmp_path):
+def test_evaluate_exact_nll_retrieval_ssim_and_attention(workdir, tmp_path):
     result = run("t2i_tf.evaluate", f"--model={workdir}", "--split=test", "--max_images=6",
                  "--batch_size=3", "--metrics=nll,retrieval,ssim,attention",
-                 "--retrieval_candidates=4", "--ssim_samples=2",
-                 f"--json_out={tmp_path}/eval.json", backend="jax")
+                 "--retrieval_candidates=4", "--ssim_samples=2", "--attention_samples=2",
+                 f"--out_dir={tmp_path}", f"--json_out={tmp_path}/eval.json", backend="jax")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["data"] == "captioned_mnist_32" and summary["images"] == 6
@@ -113,8 +114,15 @@ def test_evaluate_exact_nll_retrieval_and_ssim(workdir, tmp_path):
     assert summary["retrieval"]["num_candidates"] == 4
     assert 1 <= summary["retrieval"]["likelihood"]["median_rank"] <= 4
     assert -1 <= summary["ssim_mean"] <= 1 and summary["ssim_samples"] == 2
-    assert "attention" in summary["skipped"] and "note: attention skipped" in result.stderr
-    assert set(summary["seconds"]) == {"nll", "retrieval", "ssim"}
+    assert set(summary["seconds"]) == {"nll", "retrieval", "ssim", "attention"}
+    top = summary["attention_top_words"]
+    assert top and all(0 < w["mean_weight"] <= 1 for w in top)
+    assert [w["mean_weight"] for w in top] == sorted((w["mean_weight"] for w in top),
+                                                     reverse=True)
+    with open(tmp_path / "attention.txt") as f:  # words by weight, one caption a line
+        ranked = f.read().splitlines()
+    assert len(ranked) == 6 and all(len(line.split()) >= 10 for line in ranked)
+    assert os.path.exists(tmp_path / "attention.png")
     assert "| -log p(x | y), exact, nats" in result.stdout
 
 

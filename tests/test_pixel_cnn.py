@@ -151,6 +151,30 @@ def test_stepping_reproduces_teacher_forcing(model):
     np.testing.assert_array_equal(numpy(state["canvas"])[:, :-1], tokens[:, :-1])
 
 
+def test_attention_weights_are_causal_and_mean_of_the_layers(model):
+    x = batch(3)
+    alpha = numpy(model.attention_weights(x["images"], x["ids"], x["mask"]))
+    assert alpha.shape == (3, N, 5) and alpha.dtype == np.float32
+    np.testing.assert_allclose(alpha.sum(-1), 1.0, rtol=1e-5)
+    assert np.all(alpha[~x["mask"][:, None, :].repeat(N, 1)] == 0)
+    # the mean over the layers and the two stacks of the layers' own weights
+    embedded = model.pixel_embedding(ops.cast(x["images"], "int32"))
+    v, h = gated_pixel_cnn.down_shift(embedded), gated_pixel_cnn.right_shift(embedded)
+    h_lang, alphas = model.encoder(x["ids"], x["mask"]), []
+    for layer in model.gated:
+        alphas += [numpy(gated_pixel_cnn.word_context(layer.v_align, v, h_lang, x["mask"])[1]),
+                   numpy(gated_pixel_cnn.word_context(layer.h_align, h, h_lang, x["mask"])[1])]
+        v, h = layer(v, h, h_lang, x["mask"])
+    np.testing.assert_allclose(alpha, np.mean(alphas, 0).reshape(3, N, 5), rtol=1e-5, atol=1e-7)
+    # pixel j's weights do not change with the pixels from j on
+    j = N // 2
+    changed = x["images"].copy().reshape(3, -1)
+    changed[:, j:] = (changed[:, j:] + 1) % LEVELS
+    again = numpy(model.attention_weights(changed.reshape(3, *SHAPE), x["ids"], x["mask"]))
+    np.testing.assert_allclose(again[:, :j + 1], alpha[:, :j + 1], rtol=1e-5, atol=1e-7)
+    assert np.abs(again[:, j + 1:] - alpha[:, j + 1:]).max() > 1e-4
+
+
 # ------------------------------------------------------------------ generation
 
 

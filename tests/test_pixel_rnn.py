@@ -163,6 +163,24 @@ def test_stepping_reproduces_teacher_forcing(model):
     np.testing.assert_allclose(np.stack(stepped, 1), teacher, rtol=1e-5, atol=1e-6)
 
 
+def test_attention_weights_are_the_steps_alphas(model):
+    x = batch(3)
+    alpha = numpy(model.attention_weights(x["images"], x["ids"], x["mask"]))
+    assert alpha.shape == (3, N, 5) and alpha.dtype == np.float32
+    tokens = x["images"].reshape(3, -1).astype(np.int32)
+    state = model.generation_state(x["ids"], x["mask"])
+    token = np.full(3, model.start_token, np.int32)
+    stepped = []
+    for j in range(N):  # the weights with which the cell drew pixel j, given x_<j
+        stepped.append(numpy(model.cell.attend(state)[1]))
+        _, state = model.next_pixel(state, token, ops.convert_to_tensor(j, "int32"))
+        token = tokens[:, j]
+    np.testing.assert_allclose(alpha, np.stack(stepped, 1), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(alpha.sum(-1), 1.0, rtol=1e-5)
+    assert np.all(alpha[~x["mask"][:, None, :].repeat(N, 1)] == 0)
+    np.testing.assert_array_equal(alpha[2, :, 0], 1.0)  # a one-word caption
+
+
 # ------------------------------------------------------------------ generation
 
 

@@ -72,8 +72,10 @@ class GatedPixelCNNLayer(keras.layers.Layer):
     Call args:
       v, h: (batch, H, W, C_in) the stacks' inputs (for the first layer the shifted images).
       h_lang: (batch, L, m); word_mask: (batch, L) bool or float.
+      return_attention: also return the word weights of both stacks.
 
-    Returns: (v', h') each (batch, H, W, C).
+    Returns: (v', h') each (batch, H, W, C); with return_attention, (v', h', alpha_v,
+    alpha_h), the alphas (batch, H, W, L) float32.
     """
 
     def __init__(self, filters, kernel_size, context_size, residual=True, **kwargs):
@@ -108,10 +110,10 @@ class GatedPixelCNNLayer(keras.layers.Layer):
         for cond in (self.v_cond, self.h_cond):
             cond.build((None, None, None, self.context_size))
 
-    def call(self, v, h, h_lang, word_mask):
+    def call(self, v, h, h_lang, word_mask, return_attention=False):
         half = self.kernel_size // 2
-        s_v, _ = word_context(self.v_align, v, h_lang, word_mask)  # (batch, H, W, m)
-        s_h, _ = word_context(self.h_align, h, h_lang, word_mask)
+        s_v, alpha_v = word_context(self.v_align, v, h_lang, word_mask)  # (batch, H, W, m)
+        s_h, alpha_h = word_context(self.h_align, h, h_lang, word_mask)
         # V: rows r - half .. r of its input, columns c - half .. c + half.
         v_pre = self.v_conv(ops.pad(v, [[0, 0], [half, 0], [half, half], [0, 0]]))
         v_pre = v_pre + self.v_cond(ops.cast(s_v, v_pre.dtype))  # (batch, H, W, 2C)
@@ -121,6 +123,8 @@ class GatedPixelCNNLayer(keras.layers.Layer):
         h_new = self.h_out(_gate(h_pre))
         if self.residual:
             h_new = h_new + h
+        if return_attention:
+            return _gate(v_pre), h_new, alpha_v, alpha_h
         return _gate(v_pre), h_new
 
     def get_config(self):

@@ -1,18 +1,23 @@
-"""Where alignDRAW looks in the caption (alignDRAW Fig. 5 and §4.1.1): the word weights
-alpha_t of eq. 6-7, averaged over the T generation steps and over samples from the prior.
+"""Where a caption model looks in the caption (alignDRAW Fig. 5 and §4.1.1): the word
+weights over the generation steps, averaged over the steps and over samples.
 
-Per caption: its words ordered by weight, and the words x steps map. Over a data set: which
-word types get the most weight on average, and how often each is the top-attended word of
-its caption.
+alignDRAW: the alpha_t of eqs. 6-7 over its T drawing steps. The pixel models
+(alignPixelRNN eq. 8, alignPixelCNN): the alpha_j of every pixel, averaged over the pixels of
+each image row, so that their "steps" are the H image rows (row means have equal weight, so
+their mean is the mean over all pixels).
 
-Arrays: alpha as sampled here is (n, S, T, L): caption, sample, step, word position; padded
-positions hold 0. Everything but `sample_alpha` is numpy.
+Per caption: its words ordered by weight, and the words x steps (or image rows) map. Over a
+data set: which word types get the most weight on average, and how often each is the
+top-attended word of its caption.
+
+Arrays: alpha as sampled here is (n, S, T, L): caption, sample, step (or image row), word
+position; padded positions hold 0. Everything but the two samplers is numpy.
 """
 
 import keras
 import numpy as np
 
-from t2i_tf import jit
+from t2i_tf import jit, sampling
 from t2i_tf.metrics import likelihood
 
 
@@ -29,6 +34,49 @@ def sample_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0):
       float32 (n, S, T, L).
     """
     alphas = jit.compile_method(model, lambda i, k, e: model.generate(i, k, e)["alpha"])
+
+    def draw(index, ids, mask):
+        eps = likelihood.noise(model, len(ids), seed, index)
+        return np.asarray(keras.ops.convert_to_numpy(alphas(ids, mask, eps))).transpose(1, 0, 2)
+
+    return _per_caption(draw, ids, mask, num_samples, batch_size)
+
+
+def sample_pixel_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0):
+    """A pixel model's word weights, per image row, over num_samples images per caption.
+
+    The images are drawn by ancestral sampling at temperature 1 (the compiled
+    t2i_tf.sampling.PixelCaptionSampler), then the model's `attention_weights` gives the
+    alpha with which each pixel was drawn, and each image row's pixels are averaged.
+
+    Args:
+      model: a built pixel model (AlignPixelRNN, AlignPixelCNN).
+      ids, mask: (n, L) captions.
+      batch_size: images per compiled call (whole captions: at least num_samples).
+      seed: sampling seed, combined with the call index, so results depend on batch_size.
+
+    Returns:
+      float32 (n, S, H, L).
+    """
+    sampler = sampling.PixelCaptionSampler(model, "sample")
+    height, width = model.image_shape
+
+    def row_means(images, ids, mask):
+        alpha = model.attention_weights(images, ids, mask)  # (batch, N, L)
+        return keras.ops.mean(keras.ops.reshape(alpha, (-1, height, width, ids.shape[1])), 2)
+
+    weights = jit.compile_method(model, row_means)
+
+    def draw(index, ids, mask):
+        images = sampler(ids, mask, seed=[seed, index])["images"]
+        return np.asarray(keras.ops.convert_to_numpy(weights(images, ids, mask)))
+
+    return _per_caption(draw, ids, mask, num_samples, batch_size)
+
+
+def _per_caption(draw, ids, mask, num_samples, batch_size):
+    """Calls draw(call index, ids (rows, L), mask) -> (rows, T, L) on whole captions, each
+    repeated num_samples times, and returns float32 (n, S, T, L)."""
     ids, mask = np.asarray(ids, np.int32), np.asarray(mask, bool)
     per_call = min(max(1, batch_size // num_samples), len(ids))
     out = []
@@ -36,15 +84,13 @@ def sample_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0):
         stop = min(start + per_call, len(ids))
         # Row j S + s holds sample s of caption start + j; a short last call is padded.
         rows = np.minimum(np.arange(start, start + per_call), stop - 1).repeat(num_samples)
-        eps = likelihood.noise(model, len(rows), seed, index)
-        a = np.asarray(keras.ops.convert_to_numpy(alphas(ids[rows], mask[rows], eps)))
-        a = a.reshape(a.shape[0], per_call, num_samples, a.shape[-1])  # (T, captions, S, L)
-        out.append(a.transpose(1, 2, 0, 3)[:stop - start])
+        a = draw(index, ids[rows], mask[rows])  # (per_call S, T, L)
+        out.append(a.reshape(per_call, num_samples, *a.shape[1:])[:stop - start])
     return np.concatenate(out).astype(np.float32)
 
 
 def word_step_maps(alpha):
-    """The words x steps maps: (n, S, T, L) -> (n, L, T), the mean over samples."""
+    """The words x steps (or image rows) maps: (n, S, T, L) -> (n, L, T), the mean over samples."""
     return np.asarray(alpha, np.float64).mean(axis=1).transpose(0, 2, 1)
 
 

@@ -80,14 +80,29 @@ class AlignPixelCNN(AutoregressiveModel):
         self.head_out.build((None, None, None, self.filters))
         self.built = True
 
-    def network(self, embedded, h_lang, word_mask):
-        """(batch, H, W, E) pixel embeddings -> (batch, N, V) logits, pixel j seeing x_<j."""
+    def network(self, embedded, h_lang, word_mask, return_attention=False):
+        """(batch, H, W, E) pixel embeddings -> (batch, N, V) logits, pixel j seeing x_<j;
+        with return_attention, also the word weights averaged over the layers and the two
+        stacks, (batch, N, L) float32."""
         v = gated_pixel_cnn.down_shift(embedded)  # mask A: the current pixel left out
         h = gated_pixel_cnn.right_shift(embedded)
+        alphas = []
         for layer in self.gated:
-            v, h = layer(v, h, h_lang, word_mask)
+            v, h, *alpha = layer(v, h, h_lang, word_mask, return_attention=return_attention)
+            alphas += alpha
         logits = self.head_out(ops.relu(self.head_hidden(ops.relu(h))))  # (batch, H, W, V)
-        return ops.reshape(logits, (-1, self.num_pixels, self.levels))
+        logits = ops.reshape(logits, (-1, self.num_pixels, self.levels))
+        if not return_attention:
+            return logits
+        alpha = ops.mean(ops.stack(alphas), axis=0)  # (batch, H, W, L)
+        return logits, ops.reshape(alpha, (-1, self.num_pixels, ops.shape(h_lang)[1]))
+
+    def attention_weights(self, images, ids, mask):
+        """The word weights of every pixel, (batch, N, L) float32: the mean over the layers
+        and the two stacks of the per-position alphas (gated_pixel_cnn.word_context). They
+        depend on x_<j only, so they are also those of the generation step of pixel j."""
+        embedded = self.pixel_embedding(ops.cast(images, "int32"))  # (batch, H, W, E)
+        return self.network(embedded, self.encoder(ids, mask), mask, return_attention=True)[1]
 
     def logits(self, images, ids, mask):
         """Teacher-forced logits of every pixel, (batch, N, V), raster order."""

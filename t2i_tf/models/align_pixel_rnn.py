@@ -18,7 +18,7 @@ grayscale images with a 256-way softmax; the pixel embedding size is not given (
 import keras
 from keras import ops
 
-from t2i_tf.layers import caption_encoder, pixel_rnn_cell
+from t2i_tf.layers import caption_encoder, pixel_rnn_cell, scan
 from t2i_tf.models.autoregressive import AutoregressiveModel
 
 
@@ -99,6 +99,21 @@ class AlignPixelRNN(AutoregressiveModel):
         previous = ops.concatenate([start, one_hot[:, :-1]], axis=1)  # (batch, N, V + 1)
         table = ops.cast(self.pixel_embedding.embeddings, "float32")  # (V + 1, E)
         return self.decode(ops.matmul(previous, table), ids, mask)
+
+    def attention_weights(self, images, ids, mask):
+        """alpha_j of eq. 8 at every pixel under teacher forcing: (batch, N, L) float32, the
+        word weights with which the decoder drew pixel j given x_<j (the samplers run the
+        same steps on the same state, so an image's weights are those of its generation)."""
+        previous = self.pixel_embedding(self.shifted(self.tokens(images)))  # (batch, N, E)
+
+        def step(state, embedded):
+            _, alpha = self.cell.attend(state)  # from h_pix_{j-1}, as the cell's call
+            _, state = self.cell(embedded, state)
+            return state, alpha
+
+        _, alpha = scan.scan(step, self.generation_state(ids, mask),
+                             ops.transpose(previous, (1, 0, 2)))  # alpha (N, batch, L)
+        return ops.transpose(alpha, (1, 0, 2))
 
     def generation_state(self, ids, mask):
         """The decoder state before pixel 1, caption memory included (see the cell)."""

@@ -12,6 +12,8 @@ A subclass provides
   logits_from_lang(images, h_lang, word_mask) -> the same, given the caption memory;
   logits_from_one_hot(one_hot (batch, H, W, V) float, ids, mask) -> the same numbers,
     differentiable in the pixel values (the causality tests take gradients through it);
+  attention_weights(images, ids, mask) -> (batch, N, L) float32, the weights over the words
+    with which each pixel was drawn (the attention report, t2i_tf/metrics/attention_report.py);
   generation_state(ids, mask) -> the state before pixel 1, a nest of (batch, ...) tensors;
   next_pixel(state, token (batch,), position) -> (logits (batch, V), new_state), the
     step_fn of t2i_tf.pixel_sampling, fed the start token V at position 0.
