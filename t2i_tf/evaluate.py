@@ -51,6 +51,7 @@ not comparable with the papers'. The captions metric reads digits: captioned MNI
 
 import json
 import os
+import sys
 import time
 
 from absl import flags

@@ -61,7 +61,7 @@ READ_COLOUR, WRITE_COLOUR = (0, 255, 0), (255, 0, 0)
 
 
 def boxed_grid(images, boxes=(), columns=None, pad=1, scale=2):
-    """An RGB grid of (n, H, W) images in [0, 1] with attention windows boxed on them.
+    """An RGB grid of (n, H, W) or (n, H, W, 3) images in [0, 1] with attention windows boxed.
 
     Args:
       boxes: (windows (n, 5), N, (r, g, b)) triples, e.g. the read windows in READ_COLOUR
@@ -73,7 +73,7 @@ def boxed_grid(images, boxes=(), columns=None, pad=1, scale=2):
     frame = Image.fromarray(grid(images, columns, pad, scale)).convert("RGB")
     draw = ImageDraw.Draw(frame)
     for windows, n, colour in boxes:
-        _draw_boxes(draw, windows, n, columns, images.shape[1:], pad, scale, colour)
+        _draw_boxes(draw, windows, n, columns, images.shape[1:3], pad, scale, colour)
     return np.asarray(frame)
 
 

@@ -16,7 +16,7 @@ class DrawCell(keras.layers.Layer):
     """One DRAW time step.
 
     Args:
-      image_shape: (B, A), image rows and columns.
+      image_shape: (B, A), image rows and columns, or (B, A, C) with C channels.
       enc_units, dec_units: sizes of the encoder and decoder LSTMs.
       z_dim: size of z_t.
       read_n, write_n: attention patch sides (unused without attention).
@@ -101,7 +101,7 @@ class DrawCell(keras.layers.Layer):
         if not self.attention:
             return ops.zeros((ops.shape(h_dec)[0], 5), h_dec.dtype)
         layer = self.reader if which == "read" else self.writer
-        height, width = self.image_shape
+        height, width = self.image_shape[:2]  # (B, A) or (B, A, C)
         return window_vector(filterbank.attention_window(layer.params(h_dec), height, width,
                                                          layer.n))
 
