@@ -29,7 +29,7 @@ CONFIGS = {
                        read_n=3, write_n=3, vocab_size=24, embed_dim=8, lang_units=8,
                        align_units=16, seed=0),
 }
-LEARNING_RATE = {"draw": 1e-3, "align_draw": 5e-4}
+LEARNING_RATE = {"draw": 1e-3, "align_draw": 4e-3}
 
 
 def split_cpu():
