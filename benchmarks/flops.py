@@ -92,11 +92,11 @@ def count_jaxpr(jaxpr):
     return total
 
 
-def training_flops(model, batch):
-    """FLOP counts of one training step of `model` (a built t2i_tf model, JAX backend) on
-    `batch` (what fit() feeds it: images, or a dict of images, ids and mask): the forward
-    pass of call(), the loss, and the gradients of the trainable weights."""
-    import jax
+def stateless_loss(model, batch):
+    """(loss, args): the training loss of `model` (a built t2i_tf model, JAX backend) as a
+    pure function loss(trainable weights, other weights, x) -- the forward pass of call()
+    and compute_loss -- and the arguments that evaluate it on `batch` (what fit() feeds it:
+    images, or a dict of images, ids and mask) at the model's current weights."""
     import keras
 
     trainable = model.trainable_variables
@@ -108,10 +108,16 @@ def training_flops(model, batch):
         with keras.StatelessScope(state_mapping=mapping):
             return model.compute_loss(x=x, y_pred=model(x, training=True))
 
-    step = jax.value_and_grad(loss)
-    jaxpr = jax.make_jaxpr(step)([v.value for v in trainable],
-                                 [v.value for v in others], batch)
-    return count_jaxpr(jaxpr)
+    return loss, ([v.value for v in trainable], [v.value for v in others], batch)
+
+
+def training_flops(model, batch):
+    """FLOP counts of one training step of `model` on `batch` (see stateless_loss): the
+    forward pass, the loss, and the gradients of the trainable weights."""
+    import jax
+
+    loss, args = stateless_loss(model, batch)
+    return count_jaxpr(jax.make_jaxpr(jax.value_and_grad(loss))(*args))
 
 
 def _compiled_matmul():

@@ -17,6 +17,8 @@ FLOPs per training image: counted from the training step's jaxpr (benchmarks/flo
 TensorFlow backend in a JAX subprocess, the count being the same model's); the device's
 peak: the median of `--repeats` compiled float32 matmuls of side `--peak_n`; achieved
 FLOP/s = images/s x FLOPs per image, and its share of that peak.
+--strategy (as train's) runs the timed training under a distribution strategy, such as
+data_parallel over XLA_FLAGS=--xla_force_host_platform_device_count=2 CPU devices.
 Prints one JSON line. Numbers are measurements, not assertions; docs/RESULTS.md lists them.
 """
 
@@ -63,21 +65,18 @@ def flops_per_image(model, batch):
     return {**per, "total": per["matmul"] + per["elementwise"]}
 
 
-def main(argv):
-    del argv
+def model_and_batch():
+    """The flagfile's model, built, and one random batch of what fit() feeds it."""
     import keras
     import numpy as np
 
-    from t2i_tf import sampling, training
-    from t2i_tf.models import registry
-
     from t2i_tf.data import captioned_mnist
+    from t2i_tf.models import registry
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     pixel = FLAGS.model in train.PIXEL_MODELS
-    captioned = pixel or FLAGS.model == "align_draw"
-    if captioned:
+    if pixel or FLAGS.model == "align_draw":
         vocab = captioned_mnist.VOCABULARY
         ids = rng.integers(2, len(vocab), (FLAGS.batch_size, captioned_mnist.CAPTION_LENGTH))
         batch = {"ids": ids.astype(np.int32), "mask": np.ones(ids.shape, bool)}
@@ -85,13 +84,24 @@ def main(argv):
         levels = 2 if FLAGS.data.endswith("_binary") else 256
         batch["images"] = rng.integers(0, levels, (FLAGS.batch_size, 32, 32)).astype(np.uint8)
         model = registry.build(FLAGS.model, train.model_config((32, 32), len(vocab), levels))
-    elif captioned:
+    elif FLAGS.model == "align_draw":
         shape = (60, 60)
         batch["images"] = (rng.random((FLAGS.batch_size, *shape)) < 0.05).astype(np.float32)
         model = registry.build(FLAGS.model, train.model_config(shape, len(vocab)))
     else:
         batch = (rng.random((FLAGS.batch_size, 28, 28)) < 0.13).astype(np.float32)
         model = registry.build(FLAGS.model, train.model_config((28, 28)))
+    return model, batch
+
+
+def _run(distribution):
+    import numpy as np
+
+    from t2i_tf import sampling, training
+
+    pixel = FLAGS.model in train.PIXEL_MODELS
+    captioned = pixel or FLAGS.model == "align_draw"
+    model, batch = model_and_batch()
     if FLAGS.flops_only:
         print(json.dumps(flops_per_image(model, batch)))
         return
@@ -139,6 +149,9 @@ def main(argv):
         "model": FLAGS.model,
         "backend": keras.backend.backend(),
         "batch_size": FLAGS.batch_size,
+        "strategy": FLAGS.strategy,
+        "replicas": distribution.num_replicas,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "train_images_per_s_median": round(statistics.median(rates), 1),
         "train_images_per_s_runs": [round(r, 1) for r in rates],
         "train_s_per_step_median": round(FLAGS.batch_size / statistics.median(rates), 3),
@@ -159,6 +172,15 @@ def main(argv):
         "loadavg": open("/proc/loadavg").read().split()[:3],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
     }))
+
+
+def main(argv):
+    del argv
+    from t2i_tf import distribute
+
+    distribution = distribute.make(FLAGS.strategy)
+    with distribution.scope():
+        _run(distribution)
 
 
 if __name__ == "__main__":

@@ -91,3 +91,23 @@ def test_curve_table_reads_each_models_training_curve(tool, tmp_path):
     assert lines[0] == "| model | 1,000 | 2,000 | final (step, hours) |"
     assert lines[2] == "| m | 300.0 | 281.0 | 270.0 (2,100, 2.0 h) |"
     assert len(lines) == 3 and tool.curve_table(["not_shipped"], str(tmp_path)) == []
+
+
+def test_pixel_model_rows_name_its_data_and_exact_likelihood(tool):
+    recall = {"r@1": 8.0, "r@5": 40.0, "r@10": 60.0, "r@50": 99.0, "median_rank": 7.0}
+    common = {"model": "alignpixelrnn_mnist_captions", "data": "captioned_mnist_32_binary",
+              "seconds": {"nll": 5.0}, "command": "python -m x", "wall_s": 60.0,
+              "machine": "m", "date": "2026-11-21"}
+    nll = {**common, "split": "test", "images": 10000, "nll_nats": 55.25, "nll_sem": 0.5,
+           "bits_per_dim": 0.0778, "bits_per_dim_sem": 0.0007}
+    heavy = {**common, "split": "test", "images": 300,
+             "retrieval": {"ratio": recall, "likelihood": recall}, "ssim_mean": 0.5,
+             "ssim_std": 0.1}
+    text = tool.render({("alignpixelrnn_mnist_captions", "test", "a"): nll,
+                        ("alignpixelrnn_mnist_captions", "test", "b"): heavy})
+    assert ("| alignpixelrnn_mnist_captions | MNIST with captions, 32x32 binary | test | "
+            "10,000 | 55.25 ± 0.50 | 0.0778 ± 0.0007 |") in text
+    assert ("| alignpixelrnn_mnist_captions | MNIST with captions, 32x32 binary, test (300) | "
+            "log p(x|y) - log p(x|y_mean) | 8.0 | 40.0 | 60.0 | 99.0 | 7 | 0.500 ± 0.100 |") in text
+    assert tool._run_name("alignpixelrnn_mnist_captions", "test", ["--metrics=nll"]) == \
+        "alignpixelrnn_mnist_captions.test"

@@ -44,14 +44,29 @@ DATA = {
                         "set of 10,000 60x60 canvases per epoch from the first 50,000 MNIST "
                         "training digits, the 12 held-out combinations never shown; validation "
                         "on 1,000 canvases from the last 10,000 training digits.", 10000),
+    "captioned_mnist_32_binary": (
+        "MNIST with captions downsampled to 32x32 (cv2.INTER_AREA) and binarized at 0.5 "
+        "(t2i_tf/data/pixel_data.py): the same fresh, seeded 10,000 canvases per epoch, the "
+        "held-out combinations never shown; validation on the first --valid_images canvases "
+        "of the validation split.", 10000),
+    "captioned_mnist_32": (
+        "MNIST with captions downsampled to 32x32 8-bit grayscale (cv2.INTER_AREA, "
+        "t2i_tf/data/pixel_data.py): the same fresh, seeded 10,000 canvases per epoch; "
+        "validation on the first --valid_images canvases of the validation split.", 10000),
 }
 
 
 def _figures(result):
     """Markdown table rows (metric, value) of one evaluate JSON."""
-    rows = [("negative ELBO", f"{result['neg_elbo_nats']:.2f} ± {result['neg_elbo_sem']:.2f}"),
-            ("reconstruction", f"{result['reconstruction_nats']:.2f}"),
-            ("KL", f"{result['kl_nats']:.2f}")]
+    rows = []
+    if "neg_elbo_nats" in result:
+        rows += [("negative ELBO", f"{result['neg_elbo_nats']:.2f} ± {result['neg_elbo_sem']:.2f}"),
+                 ("reconstruction", f"{result['reconstruction_nats']:.2f}"),
+                 ("KL", f"{result['kl_nats']:.2f}")]
+    if "nll_nats" in result:  # a pixel model's exact likelihood
+        rows += [("-log p(x | y), exact", f"{result['nll_nats']:.2f} ± {result['nll_sem']:.2f}"),
+                 ("bits per dimension", f"{result['bits_per_dim']:.4f} ± "
+                                        f"{result['bits_per_dim_sem']:.4f}")]
     if "iw_nll_nats" in result:
         rows.append((f"-log p(x), importance-sampled, K={result['iw_samples']}, first "
                      f"{result['iw_images']:,} images",
@@ -75,6 +90,15 @@ def _figures(result):
                      "place); the data's own images",
                      f"{100 * m['scene_right']:.1f}%; {100 * d['scene_right']:.1f}%"))
     return rows
+
+
+def _last_validation(record):
+    """The training run's last validation figures, as the card states them."""
+    if "valid/reconstruction" in record:
+        return (f"negative ELBO {record['valid/loss']:.2f} nats (reconstruction "
+                f"{record['valid/reconstruction']:.2f}, KL {record['valid/kl']:.2f})")
+    return (f"exact -log p(x | y) {record['valid/loss']:.2f} nats, "
+            f"{record['valid/bits_per_dim']:.4f} bits per dimension")
 
 
 def main(argv):
@@ -130,8 +154,7 @@ Command: `{command}` (backend {result['backend']}, {datetime.date.today().isofor
 ({last['step'] * FLAGS.batch_size / epoch_size:.1f} epochs of {epoch_size:,})
 - Wall time: {last['wall_s'] / 3600:.2f} h
 - Machine: {FLAGS.machine}
-- Last validation: negative ELBO {last['valid/loss']:.2f} nats
-  (reconstruction {last['valid/reconstruction']:.2f}, KL {last['valid/kl']:.2f})
+- Last validation: {_last_validation(last)}
 
 ## Measured figures
 {paper}
