@@ -32,6 +32,11 @@ Metrics (nats per image; the papers' protocols, see docs/RESULTS.md):
              60x60 first, so its numbers compare with the data's at 32x32, not with
              alignDRAW's.
 
+--max_queries=N scores the caption metrics (retrieval, ssim, attention, captions) on the
+first N captions of the split only, while retrieval still seeks each one's shortlist among
+all the split's images (or the first --max_images): each ranked caption faces exactly the
+candidates of a whole-split run, so its R@K estimate the whole split's at N / n of the cost.
+
 Pixel models are scored on captioned_mnist_32 (256 levels) or captioned_mnist_32_binary (2),
 the split's 60x60 canvases downsampled as in training (t2i_tf/data/pixel_data.py). Their
 compiled loops run over 1,024 pixels: on CPU, KERAS_BACKEND=jax compiles them several times
@@ -84,6 +89,10 @@ flags.DEFINE_integer("ssim_samples", 50, "Prior samples per caption for SSIM.")
 flags.DEFINE_integer("attention_samples", 10, "Samples per caption for the attention report.")
 flags.DEFINE_integer("caption_samples", 10, "Samples per caption for the captions metric.")
 flags.DEFINE_integer("max_images", 0, "Score only the first N examples of the split (0: all).")
+flags.DEFINE_integer("max_queries", 0, "The caption metrics (retrieval, ssim, attention, "
+                     "captions) score only the first N captions (0: every example scored); "
+                     "retrieval still draws their shortlists from every example scored, so "
+                     "each ranked caption meets the candidates the whole split would give it.")
 flags.DEFINE_integer("batch_size", 100, "Examples per batch.")
 flags.DEFINE_integer("seed", 0, "Seed of the noise.")
 flags.DEFINE_string("json_out", None, "Also write the JSON object to this file.")
@@ -92,6 +101,7 @@ for _name in ("iw_samples", "retrieval_candidates", "retrieval_samples", "ssim_s
               "attention_samples", "caption_samples", "batch_size"):
     flags.register_validator(_name, lambda v: v > 0, message="must be positive")
 flags.register_validator("max_images", lambda v: v >= 0, message="must be >= 0")
+flags.register_validator("max_queries", lambda v: v >= 0, message="must be >= 0")
 flags.register_validator("iw_max_images", lambda v: v >= 0, message="must be >= 0")
 flags.register_validator("metrics", lambda v: set(v) <= set(METRICS),
                          message=f"metrics are {', '.join(METRICS)}")
@@ -218,6 +228,11 @@ def main(argv):
     bs, seed = FLAGS.batch_size, FLAGS.seed
     result = {"model": FLAGS.model, "data": data_name, "split": FLAGS.split,
               "images": len(images), "backend": keras.backend.backend()}
+    if captioned:  # the captions the caption metrics score: the first `queries`
+        queries = min(FLAGS.max_queries or len(images), len(images))
+        head = {k: v[:queries] for k, v in data.items()}
+        if set(wanted) & set(CAPTION_ONLY):
+            result["queries"] = queries
     rows, seconds = [], {}
 
     def timed(name, fn):
@@ -266,7 +281,7 @@ def main(argv):
         def run_retrieval():
             y_mean = retrieval.mean_sentence(scorer, train["ids"], train["mask"])
             return retrieval.retrieval(scorer, data, y_mean, None, candidates, samples,
-                                       per_call, seed)
+                                       per_call, seed, queries=queries)
         r = timed("retrieval", run_retrieval)
         result["retrieval"] = {k: r[k] for k in ("ratio", "likelihood", "num_candidates",
                                                  "num_samples", "feature_space")}
@@ -277,7 +292,7 @@ def main(argv):
             rows += [(f"retrieval by {ranking}: R@{k}, %", m[f"r@{k}"], None) for k in (1, 5, 10, 50)]
             rows.append((f"retrieval by {ranking}: median rank", m["median_rank"], None))
     if "ssim" in wanted:
-        unit = {**data, "images": images}  # a pixel model's in [0, 1]
+        unit = {**head, "images": images[:queries]}  # a pixel model's in [0, 1]
         s = timed("ssim",
                   lambda: ssim.caption_ssim(model, unit, FLAGS.ssim_samples, 5 * bs, seed))
         result.update(ssim_mean=s["mean"], ssim_std=s["std"], ssim_samples=FLAGS.ssim_samples)
@@ -286,11 +301,11 @@ def main(argv):
         def run_attention():
             sample = (attention_report.sample_pixel_alpha if pixel
                       else attention_report.sample_alpha)
-            alpha = sample(model, data["ids"], data["mask"], FLAGS.attention_samples, 5 * bs,
+            alpha = sample(model, head["ids"], head["mask"], FLAGS.attention_samples, 5 * bs,
                            seed)
             weights = attention_report.word_weights(alpha)
             return alpha, weights, attention_report.attention_summary(
-                weights, data["ids"], data["mask"], vocabulary)
+                weights, head["ids"], head["mask"], vocabulary)
         alpha, weights, summary = timed("attention", run_attention)
         result["attention_top_words"] = summary[:8]
         for entry in summary[:5]:
@@ -312,11 +327,12 @@ def main(argv):
     if "captions" in wanted:
         def run_captions():
             classify = caption_accuracy.load_classifier()
-            tensors = {k: data[k] for k in ("ids", "mask")}
+            tensors = {k: head[k] for k in ("ids", "mask")}
             return (caption_accuracy.model_caption_accuracy(
-                        model, tensors, data["captions"], classify, FLAGS.caption_samples,
+                        model, tensors, head["captions"], classify, FLAGS.caption_samples,
                         5 * bs, seed),
-                    caption_accuracy.caption_accuracy(images, data["captions"], classify))
+                    caption_accuracy.caption_accuracy(images[:queries], head["captions"],
+                                                      classify))
         drawn, real = timed("captions", run_captions)
         result["captions"] = {"samples": drawn, "data": real,
                               "samples_per_caption": FLAGS.caption_samples}

@@ -194,7 +194,7 @@ def test_caption_model_without_caption_is_one_line(align_workdir):
 
 def test_evaluate_caption_model_on_generalization_split(align_workdir, tmp_path):
     result = run("t2i_tf.evaluate", f"--model={align_workdir}", "--split=generalization",
-                 "--max_images=20", "--iw_samples=2", "--batch_size=10",
+                 "--max_images=20", "--max_queries=8", "--iw_samples=2", "--batch_size=10",
                  "--metrics=elbo,iw_nll,retrieval,ssim,attention,nearest,captions",
                  "--retrieval_candidates=10", "--ssim_samples=2", "--attention_samples=2",
                  "--caption_samples=2",
@@ -204,12 +204,13 @@ def test_evaluate_caption_model_on_generalization_split(align_workdir, tmp_path)
     with open(tmp_path / "eval.json") as f:
         assert json.load(f) == summary
     assert summary["data"] == "captioned_mnist" and summary["images"] == 20
+    assert summary["queries"] == 8  # the caption metrics: the first 8 captions of the 20
     assert summary["retrieval"]["num_candidates"] == 10
     assert 0 <= summary["retrieval"]["ratio"]["r@1"] <= summary["retrieval"]["ratio"]["r@5"] <= 100
     assert -1 <= summary["ssim_mean"] <= 1
     assert set(summary["seconds"]) == {"elbo", "iw_nll", "retrieval", "ssim", "attention",
                                        "nearest", "captions"}
-    assert summary["captions"]["samples"]["canvases"] == 40  # 20 captions, 2 samples each
+    assert summary["captions"]["samples"]["canvases"] == 16  # 8 captions, 2 samples each
     assert summary["captions"]["data"]["ink_in_place"] == pytest.approx(1.0)
     for name in ("attention.png", "attention.txt", "nearest.png"):
         assert (tmp_path / name).exists()

@@ -63,6 +63,16 @@ def test_shortlists_hold_the_true_image_and_its_nearest_neighbours():
     assert all(len(set(row)) == 8 for row in s)
 
 
+def test_shortlists_of_the_first_queries_are_the_whole_splits_rows():
+    images = np.random.default_rng(3).random((40, 6, 5)).astype(np.float32)
+    whole = retrieval.shortlists(images, num_candidates=10, seed=4)
+    head = retrieval.shortlists(images, num_candidates=10, seed=4, queries=7)
+    np.testing.assert_array_equal(head, whole[:7])
+    assert head[:, 1:].max() >= 7  # neighbours come from the whole split, not the head
+    with pytest.raises(ValueError):
+        retrieval.shortlists(images, num_candidates=10, queries=41)
+
+
 def test_shortlist_size_checked():
     with pytest.raises(ValueError):
         retrieval.shortlists(np.zeros((5, 2, 2)), num_candidates=6)
@@ -208,6 +218,10 @@ def test_exact_likelihood_through_the_retrieval_protocol(kind):
     np.testing.assert_allclose(per_image, as_caption, rtol=1e-5, atol=1e-4)
     out = retrieval.retrieval(scorer, x, y_j, num_candidates=3, batch_size=4)
     assert out["num_samples"] == 1 and 1 <= out["likelihood"]["median_rank"] <= 3
+    # The first 2 captions only: exactly the whole run's rows (exact scores, no noise).
+    head = retrieval.retrieval(scorer, x, y_j, num_candidates=3, batch_size=4, queries=2)
+    for key in ("shortlist", "scores", "mean_scores"):
+        np.testing.assert_allclose(head[key], out[key][:2], rtol=1e-6)
 
 
 # ------------------------------------------------------------------ estimate vs bound

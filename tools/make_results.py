@@ -96,8 +96,11 @@ def evaluate(model, split, extra):
     json_path, pictures = _paths(model, split, extra)
     args = [f"--model={model}", f"--split={split}", *extra]
     if _run_name(model, split, extra) != f"{model}.{split}" and FLAGS.heavy_max_images:
-        if any(a.startswith("--metrics=") and "retrieval" in a for a in extra):
-            args.append(f"--max_images={FLAGS.heavy_max_images}")
+        metrics = next(a for a in extra if a.startswith("--metrics="))
+        if "retrieval" in metrics:  # shortlists still from the whole split
+            args.append(f"--max_queries={FLAGS.heavy_max_images}")
+        if "iw_nll" in metrics:
+            args.append(f"--iw_max_images={FLAGS.heavy_max_images}")
     if FLAGS.max_images:
         args = [a for a in args if not a.startswith("--max_images")]
         args.append(f"--max_images={FLAGS.max_images}")
@@ -171,6 +174,12 @@ def exact_nll_table(results):
     return lines if len(lines) > 2 else []
 
 
+def _scored(r):
+    """How many captions a row's caption metrics scored: "N" or "N of the split's M"."""
+    queries = r.get("queries", r["images"])
+    return f"{queries:,}" if queries == r["images"] else f"{queries:,} of {r['images']:,}"
+
+
 def retrieval_table(results):
     lines = ["| model | data, split (examples) | ranking | R@1 | R@5 | R@10 | R@50 | Med r | "
              "SSIM (mean ± std) |",
@@ -183,7 +192,7 @@ def retrieval_table(results):
             m = r["retrieval"][ranking]
             name = ("log p(x|y) - log p(x|y_mean)" if ranking == "ratio" else "log p(x|y)")
             data = DATA_NAMES.get(r.get("data"), "MNIST with captions")
-            lines.append(f"| {model} | {data}, {split} ({r['images']:,}) | {name} | "
+            lines.append(f"| {model} | {data}, {split} ({_scored(r)}) | {name} | "
                          + " | ".join(f"{m[f'r@{k}']:.1f}" for k in (1, 5, 10, 50))
                          + f" | {m['median_rank']:g} | {ssim if ranking == 'ratio' else ''} |")
     for name, data, *recalls, med, ssim in PAPER_RETRIEVAL:
@@ -205,8 +214,8 @@ def captions_table(results):
             if who == "data" and split in done:
                 continue
             name = model if who == "samples" else "*the data set's own images*"
-            count = (f"{r['images']:,} x {r['captions']['samples_per_caption']}"
-                     if who == "samples" else f"{r['images']:,}")
+            count = (f"{_scored(r)} x {r['captions']['samples_per_caption']}"
+                     if who == "samples" else _scored(r))
             lines.append(f"| {name} | {split} ({count}) | {100 * m['scene_right']:.1f}% | "
                          f"{100 * m['digit_accuracy']:.1f}% | {100 * m['ink_in_place']:.1f}% | "
                          f"{100 * m.get('scene_right (one digit)', float('nan')):.1f}% | "

@@ -79,8 +79,8 @@ class BahdanauAlignment(keras.layers.Layer):
 
     def scores(self, keys, h_gen):
         """v^T tanh(keys_k + W h_gen): (batch, L, l), (batch, n) -> (batch, L)."""
-        hidden = ops.tanh(keys + self.query_map(h_gen)[:, None, :])  # (batch, L, l)
-        return ops.einsum("blu,u->bl", hidden, ops.cast(self.v, hidden.dtype))
+        query = self.query_map(h_gen)
+        return _additive_scores(keys, query, ops.cast(self.v, query.dtype))
 
     def call(self, h_lang, h_gen, mask=None, keys=None):
         if keys is None:
@@ -90,6 +90,21 @@ class BahdanauAlignment(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
+
+
+def _additive_scores(keys, query, v):
+    """v^T tanh(keys_k + query) for every word k: (batch, L, l), (batch, l), (l,) -> (batch, L)."""
+    return ops.einsum("blu,u->bl", ops.tanh(keys + query[:, None, :]), v)
+
+
+if keras.backend.backend() == "jax":
+    # Rematerialised (jax.checkpoint): the backward pass recomputes the (batch, L, l) tanh
+    # from its inputs instead of keeping one per step of DRAW's scan, whose (T, batch, L, l)
+    # buffer cost more to fill and read back than the tanh (benchmarks/profile_step.py:
+    # about 70 ms of a 1.3-1.5 s alignDRAW step on one CPU core). The other backends keep
+    # the plain function: NumPy has no gradients, and tf.recompute_grad inside the
+    # XLA-compiled while loop of the TensorFlow backend was not measured.
+    _additive_scores = keras.remat(_additive_scores)
 
 
 class LuongAlignment(keras.layers.Layer):

@@ -29,7 +29,8 @@ def k_nearest(queries, base, k, exclude_self=False, tie_key=None, query_chunk=51
       queries: (n, ...) images or feature vectors.
       base: (m, ...) with the same trailing size.
       k: neighbours per query, at most m (m - 1 with exclude_self).
-      exclude_self: queries and base are the same set; query i never returns base i.
+      exclude_self: the queries are base's first n rows (the same set, or its head);
+        query i never returns base i.
       tie_key: optional (m,) numbers; among exactly equal distances the smaller key comes
         first. Default: the base index.
       query_chunk, base_chunk: rows per matrix product ((query_chunk, base_chunk) floats).
@@ -39,8 +40,9 @@ def k_nearest(queries, base, k, exclude_self=False, tie_key=None, query_chunk=51
     """
     q, b = _flat(queries), _flat(base)
     n, m = len(q), len(b)
-    if exclude_self and n != m:
-        raise ValueError(f"exclude_self needs queries and base of one size; got {n} and {m}")
+    if exclude_self and n > m:
+        raise ValueError(f"exclude_self needs the queries to be base's first rows; got {n} "
+                         f"queries and {m} base rows")
     available = m - 1 if exclude_self else m
     if not 1 <= k <= available:
         raise ValueError(f"k={k} outside 1..{available}")

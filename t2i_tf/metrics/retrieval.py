@@ -86,28 +86,34 @@ def rank_metrics(scores, true_index=0, ks=KS):
 # ------------------------------------------------------------------ shortlists
 
 
-def shortlists(features, num_candidates=100, seed=0):
+def shortlists(features, num_candidates=100, seed=0, queries=None):
     """Shortlist of each query: itself and its num_candidates - 1 nearest neighbours.
 
     Args:
-      features: (n, ...) one feature vector (or image, flattened here) per query image;
-        pixel space is the images themselves. Distances are squared L2.
+      features: (n, ...) one feature vector (or image, flattened here) per image of the
+        split; pixel space is the images themselves. Distances are squared L2.
       num_candidates: shortlist size, at most n.
       seed: exact distance ties (duplicate images) are broken by a fixed random order
         drawn with this seed, not in favour of low indices.
+      queries: shortlists for the first `queries` images only (None: all n); their
+        neighbours are still sought among all n images, so each row is the row the whole
+        split would give.
 
     Returns:
-      int64 (n, num_candidates): row i is i, then its neighbours nearest first.
+      int64 (queries, num_candidates): row i is i, then its neighbours nearest first.
     """
     n = len(features)
     if not 1 <= num_candidates <= n:
         raise ValueError(f"num_candidates={num_candidates} outside 1..{n}")
-    rows = np.arange(n, dtype=np.int64)[:, None]
+    queries = n if queries is None else queries
+    if not 1 <= queries <= n:
+        raise ValueError(f"queries={queries} outside 1..{n}")
+    rows = np.arange(queries, dtype=np.int64)[:, None]
     if num_candidates == 1:
         return rows
     tie_key = np.random.default_rng(seed).permutation(n)
-    idx, _ = nearest.k_nearest(features, features, num_candidates - 1, exclude_self=True,
-                               tie_key=tie_key)
+    idx, _ = nearest.k_nearest(features[:queries], features, num_candidates - 1,
+                               exclude_self=True, tie_key=tie_key)
     return np.concatenate([rows, idx], axis=1)
 
 
@@ -130,7 +136,8 @@ def caption_scores(model, data, shortlist, num_samples=1, batch_size=500, seed=0
     Args:
       model: a built caption model with log_importance_weight(images, ids, mask, eps).
       data: dict of images (n, B, A), ids (n, L), mask (n, L); caption j describes image j.
-      shortlist: int (n, C) image indices per caption (see shortlists).
+      shortlist: int (q, C) image indices for each of the first q <= n captions (see
+        shortlists).
       num_samples: K of the importance-sampled estimate
         log (1/K sum_k p(x, z_k | y) / q(z_k | x, y)); K = 1 is the ELBO.
       batch_size: (caption, candidate) pairs per compiled call; each call runs
@@ -138,7 +145,7 @@ def caption_scores(model, data, shortlist, num_samples=1, batch_size=500, seed=0
       seed: noise seed; noise is drawn per call index, so results depend on batch_size.
 
     Returns:
-      float64 (n, C): the estimates in nats (higher is more likely).
+      float64 (q, C): the estimates in nats (higher is more likely).
     """
     log_weight = jit.compile_method(model, model.log_importance_weight)
     images, ids, mask = (np.asarray(data[k]) for k in _CAPTIONED)
@@ -255,29 +262,34 @@ class ExactLikelihood:
 
 
 def retrieval(model, data, y_mean, shortlist=None, num_candidates=100, num_samples=1,
-              batch_size=500, seed=0, ks=KS):
+              batch_size=500, seed=0, ks=KS, queries=None):
     """The retrieval protocol of the module docstring on one split.
 
     Args:
       model, data: as caption_scores.
       y_mean: (m,) from mean_sentence on the training captions.
-      shortlist: (n, C) with the true image in column 0; None builds the pixel-space one
-        with num_candidates.
+      shortlist: (q, C) with the true image in column 0, row j for caption j; None builds
+        the pixel-space one with num_candidates.
+      queries: without a shortlist, rank the first `queries` captions only (None: all),
+        each among its candidates from the whole split (see shortlists): an unbiased
+        subsample of the whole split's ranks, at queries / n of the cost.
 
     Returns:
       dict: ratio and likelihood, each {"r@1", "r@5", "r@10", "r@50", "median_rank"}
       (R@K in %), for the rankings by log p(x|y) - log p(x|y_mean) and by log p(x|y);
       num_candidates, num_samples, feature_space ("pixels", or "given" for a shortlist
-      passed in); and the arrays shortlist (n, C),
-      scores (n, C) = log p(x_c | y_j) and mean_scores (n, C) = log p(x_c | y_mean).
+      passed in); and the arrays shortlist (q, C),
+      scores (q, C) = log p(x_c | y_j) and mean_scores (q, C) = log p(x_c | y_mean).
     """
     feature_space = "given" if shortlist is not None else "pixels"
     if shortlist is None:
-        shortlist = shortlists(data["images"], num_candidates, seed)
+        shortlist = shortlists(data["images"], num_candidates, seed, queries)
     shortlist = np.asarray(shortlist)
     scores = caption_scores(model, data, shortlist, num_samples, batch_size, seed)
-    per_image = mean_caption_scores(model, data["images"], y_mean, num_samples, batch_size,
-                                    seed + 1)
+    needed = np.unique(shortlist)  # log p(x | y_mean) of the images some shortlist holds
+    per_image = np.full(len(data["images"]), np.nan)
+    per_image[needed] = mean_caption_scores(model, np.asarray(data["images"])[needed], y_mean,
+                                            num_samples, batch_size, seed + 1)
     mean_scores = per_image[shortlist]
     return {
         "ratio": rank_metrics(scores - mean_scores, 0, ks),
