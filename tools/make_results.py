@@ -166,8 +166,9 @@ def bound_table(results):
 def exact_nll_table(results):
     lines = ["| model | data | split | examples | -log p(x \\| y), exact (nats per image) | "
              "bits per dimension |", "| --- | --- | --- | ---: | ---: | ---: |"]
-    for (model, split, *_), r in results.items():
-        if "nll_nats" in r:
+    for (model, split, run), r in results.items():
+        if "nll_nats" in r and (run == f"{model}.{split}"
+                                or (model, split, f"{model}.{split}") not in results):
             lines.append(f"| {model} | {DATA_NAMES.get(r['data'], r['data'])} | {split} | "
                          f"{r['images']:,} | {_pm(r['nll_nats'], r['nll_sem'])} | "
                          f"{_pm(r['bits_per_dim'], r['bits_per_dim_sem'], 4)} |")

@@ -64,7 +64,7 @@ def _figures(result):
                  ("reconstruction", f"{result['reconstruction_nats']:.2f}"),
                  ("KL", f"{result['kl_nats']:.2f}")]
     if "nll_nats" in result:  # a pixel model's exact likelihood
-        rows += [("-log p(x | y), exact", f"{result['nll_nats']:.2f} ± {result['nll_sem']:.2f}"),
+        rows += [("-log p(x \\| y), exact", f"{result['nll_nats']:.2f} ± {result['nll_sem']:.2f}"),
                  ("bits per dimension", f"{result['bits_per_dim']:.4f} ± "
                                         f"{result['bits_per_dim_sem']:.4f}")]
     if "iw_nll_nats" in result:
