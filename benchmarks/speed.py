@@ -95,6 +95,7 @@ def model_and_batch():
 
 
 def _run(distribution):
+    import keras
     import numpy as np
 
     from t2i_tf import sampling, training
