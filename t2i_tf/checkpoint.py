@@ -64,6 +64,16 @@ def _optimizer_key(index):
     return f"optimizer/{index:05d}"
 
 
+def _optimizer_state(optimizer):
+    """The optimizer variables a checkpoint holds: the step count and the slots, in their
+    (stable) order. Not the learning rate: a constant rate is a variable and a schedule is
+    not, and the rate is the command line's to set, so a run can resume with a rate
+    schedule different from the one it started with."""
+    rate = getattr(optimizer, "_learning_rate", None)
+    return [v for v in optimizer.variables
+            if v is not rate and not v.path.endswith("/learning_rate")]
+
+
 # The state of the model's noise generator, so a resumed run draws the noise that the
 # uninterrupted run would have drawn.
 _RNG_KEY = "rng/seed_generator"
@@ -84,9 +94,9 @@ def save_model(folder, model, optimizer=None):
     if optimizer is not None:
         arrays = dict(model_arrays)
         # Optimizer variable paths embed instance names ("adam_1/draw_1_cell_..."); their
-        # order (step, learning rate, then slots in trainable-variable order) is stable.
+        # order (step, then slots in trainable-variable order) is stable.
         arrays.update({_optimizer_key(i): np.asarray(v.numpy())
-                       for i, v in enumerate(optimizer.variables)})
+                       for i, v in enumerate(_optimizer_state(optimizer))})
         arrays[_RNG_KEY] = np.asarray(model.seed_generator.state.numpy())
         _atomic_write(os.path.join(folder, CHECKPOINT), lambda f: np.savez(f, **arrays))
     _atomic_write(os.path.join(folder, WEIGHTS), lambda f: np.savez(f, **model_arrays))
@@ -196,8 +206,9 @@ def load_model(name_or_path):
 def restore_training(folder, model, optimizer):
     """Loads checkpoint.npz into a built model and optimizer; returns False if none exists.
 
-    The optimizer's saved learning rate is restored with the rest; callers that take a
-    learning rate from the command line assign it afterwards.
+    The learning rate is not restored: it is the optimizer's as built (_optimizer_state).
+    Checkpoints written before that rule, which hold a constant rate at index 1 (after the
+    step count), still load.
 
     Raises CheckpointError if the folder holds a checkpoint of a different model.
     """
@@ -213,8 +224,11 @@ def restore_training(folder, model, optimizer):
     arrays = _load_arrays(path)
     _assign(model.weights, arrays, "model", _key, path)
     optimizer.build(model.trainable_variables)
-    index = {id(v): i for i, v in enumerate(optimizer.variables)}
-    _assign(optimizer.variables, arrays, "optimizer", lambda v: f"{index[id(v)]:05d}", path)
+    state = _optimizer_state(optimizer)
+    saved = sum(k.startswith("optimizer/") for k in arrays)
+    # index i of `state` is saved index i, or i + 1 past an old checkpoint's rate.
+    index = {id(v): i + (saved == len(state) + 1 and i >= 1) for i, v in enumerate(state)}
+    _assign(state, arrays, "optimizer", lambda v: f"{index[id(v)]:05d}", path)
     if _RNG_KEY in arrays:
         model.seed_generator.state.assign(arrays[_RNG_KEY])
     return True

@@ -157,13 +157,9 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
     os.makedirs(workdir, exist_ok=True)  # an unwritable workdir fails before the slow part
     valid_x = distribution.arrays(data.validation(valid_images))
     model.compile(optimizer=optimizer, jit_compile=distribution.jit_compile)
-    # A constant rate is an optimizer variable that the checkpoint restores; the rate asked
-    # for now wins, so a resumed run can lower it. (A schedule is a function of the step.)
-    constant_rate = isinstance(optimizer.learning_rate, keras.Variable)
-    requested_rate = float(optimizer.learning_rate.numpy()) if constant_rate else None
+    # The checkpoint holds no learning rate: the one asked for now (a constant or a schedule
+    # of the step) applies, so a resumed run can lower it or change its schedule.
     if checkpoint.restore_training(workdir, model, optimizer):
-        if constant_rate:
-            optimizer.learning_rate.assign(requested_rate)
         print(f"resuming from {workdir} at step {int(optimizer.iterations.numpy())}")
     elif chief:
         checkpoint.save_model(workdir, model)  # fails early on an unwritable workdir

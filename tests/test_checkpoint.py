@@ -229,6 +229,54 @@ def test_restore_training_round_trip(tmp_path):
         np.testing.assert_array_equal(b, a)
 
 
+def optimizer_state(optimizer):
+    """Step count and slots in order (the learning rate left out)."""
+    return [np.array(v) for v in optimizer.variables if not v.path.endswith("/learning_rate")]
+
+
+@pytest.mark.parametrize("before,after", [(0, 7), (7, 0)], ids=["to_schedule", "to_constant"])
+def test_restore_training_with_another_rate_schedule(tmp_path, before, after):
+    """A constant rate is an optimizer variable and a schedule is not: a run resumes with
+    either whatever it started with, its moments intact and the rate the one asked for."""
+    from t2i_tf import training
+
+    model = make_model()
+    optimizer = training.make_optimizer("rmsprop", 1e-3, 1.0, 1e-4, before)
+    optimizer.build(model.trainable_variables)
+    rng = np.random.default_rng(2)
+    grads = [ops.convert_to_tensor(rng.normal(0, 1, v.shape).astype(np.float32))
+             for v in model.trainable_variables]
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    checkpoint.save_model(str(tmp_path), model, optimizer)
+
+    fresh = training.make_optimizer("rmsprop", 5e-4, 1.0, 1e-4, after)
+    assert checkpoint.restore_training(str(tmp_path), make_model(weights_seed=5), fresh)
+    saved, restored = optimizer_state(optimizer), optimizer_state(fresh)
+    assert len(saved) == len(restored) and int(restored[0]) == 1  # the step count
+    for a, b in zip(saved, restored):
+        np.testing.assert_array_equal(b, a)
+    # The rate asked for now: 5e-4 (the constant, or the schedule's at step 1 < 7).
+    np.testing.assert_allclose(float(ops.convert_to_numpy(fresh.learning_rate)), 5e-4)
+
+
+def test_restore_training_of_a_checkpoint_that_holds_the_rate(tmp_path):
+    """Checkpoints written before the rate was left out hold it at index 1; they load."""
+    model = make_model()
+    optimizer = trained_optimizer(model, steps=2)
+    arrays = {f"model/{k}": v for k, v in by_key(model).items()}
+    arrays.update({f"optimizer/{i:05d}": np.array(v) for i, v in enumerate(optimizer.variables)})
+    assert optimizer.variables[1].path.endswith("/learning_rate")  # the old layout
+    checkpoint.save_model(str(tmp_path), model)  # config.json
+    np.savez(tmp_path / "checkpoint.npz", **arrays)
+    fresh = keras.optimizers.Adam(5e-4)
+    assert checkpoint.restore_training(str(tmp_path), make_model(weights_seed=5), fresh)
+    saved, restored = optimizer_state(optimizer), optimizer_state(fresh)
+    assert len(saved) == len(restored) and int(restored[0]) == 2
+    for a, b in zip(saved, restored):
+        np.testing.assert_array_equal(b, a)
+    np.testing.assert_allclose(float(ops.convert_to_numpy(fresh.learning_rate)), 5e-4)
+
+
 def test_truncated_training_checkpoint(tmp_path):
     model = make_model()
     checkpoint.save_model(str(tmp_path), model, trained_optimizer(model))

@@ -117,15 +117,34 @@ def test_caption_scores_pair_each_caption_with_its_candidates(model):
     shortlist = retrieval.shortlists(x["images"], num_candidates=4)
     scores = retrieval.caption_scores(model, x, shortlist, num_samples=1, batch_size=100)
     assert scores.shape == (N, 4) and np.all(np.isfinite(scores))
-    # K = 1 in one call: the log importance weight under the same noise, pair p = j C + c.
-    eps = keras.random.normal((2, N * 4, 3), seed=0)
+    # K = 1 in one call: the log importance weight under each image's own noise, pair
+    # p = j C + c.
+    eps = np.stack([np.random.default_rng((0, int(i))).standard_normal((1, 2, 3), np.float32)[0]
+                    for i in shortlist.reshape(-1)], axis=1)
     rows = np.repeat(np.arange(N), 4)
     expected = model.log_importance_weight(x["images"][shortlist.reshape(-1)], x["ids"][rows],
                                            x["mask"][rows], eps)
     np.testing.assert_allclose(scores.reshape(-1), numpy(expected), rtol=1e-5, atol=1e-3)
-    # Batches of 5 pairs (the last one padded) and K = 3: same shape, finite.
+    # Batches of 7 pairs (the last one padded): the same values, the noise being the image's.
+    np.testing.assert_allclose(
+        retrieval.caption_scores(model, x, shortlist, num_samples=1, batch_size=7), scores,
+        rtol=1e-5, atol=1e-3)
+    # Batches of 5 pairs and K = 3: same shape, finite.
     k3 = retrieval.caption_scores(model, x, shortlist, num_samples=3, batch_size=5)
     assert k3.shape == (N, 4) and np.all(np.isfinite(k3))
+
+
+def test_image_noise_is_common_to_every_score_of_an_image():
+    model = tiny(8)
+    eps = numpy(retrieval.image_noise(model, [4, 1, 4], num_samples=2, seed=5))
+    assert eps.shape == (2, 6, 3)  # (T, K P, z), row k P + p
+    np.testing.assert_array_equal(eps[:, 0], eps[:, 2])  # image 4, sample 0, twice
+    np.testing.assert_array_equal(eps[:, 3], eps[:, 5])  # image 4, sample 1, twice
+    assert not np.allclose(eps[:, 0], eps[:, 3])  # two samples of one image differ
+    assert not np.allclose(eps[:, 0], eps[:, 1])  # two images differ
+    again = numpy(retrieval.image_noise(model, [1], num_samples=2, seed=5))
+    np.testing.assert_array_equal(again[:, 0], eps[:, 1])
+    np.testing.assert_array_equal(again[:, 1], eps[:, 4])
 
 
 def test_mean_caption_path(model):
@@ -150,7 +169,8 @@ def test_mean_caption_path(model):
 
 def test_noalign_mean_of_one_caption_is_that_caption():
     """noalignDRAW's caption vector is pooled h_lang, so y_mean of caption j alone scores
-    like caption j itself under the same noise."""
+    like caption j itself: the noise being the image's, the two estimates are equal, and
+    so the ratio of retrieval is exactly 0 rather than the difference of two noisy draws."""
     model, x = tiny(0), captioned()
     j = 3
     y_j = retrieval.mean_sentence(model, x["ids"][j:j + 1], x["mask"][j:j + 1])

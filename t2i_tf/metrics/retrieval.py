@@ -9,6 +9,10 @@ Protocol:
   is the true image.
 - log p(x_c | y_j) is the model's importance-sampled estimate with K = num_samples
   (K = 1: the variational lower bound itself), for every caption j and candidate c.
+- Common random numbers: the noise of an estimate belongs to the IMAGE (image_noise), so
+  image c is scored under its caption y_j and under y_mean with the same eps, and the ratio
+  cancels much of the Monte Carlo noise the two estimates share. The values do not depend
+  on the batch size either.
 - Ranking by the ratio log p(x | y) - log p(x | y_mean), where y_mean is the mean
   sentence representation over the training captions, and by log p(x | y) alone.
 
@@ -130,6 +134,19 @@ def _to_numpy(x):
     return np.asarray(keras.ops.convert_to_numpy(x), np.float64)
 
 
+def image_noise(model, image_index, num_samples, seed):
+    """Standard normal (T, K P, z_dim) for the P images image_index: row k P + p is sample k
+    of image image_index[p], one fixed draw per (seed, image) whichever call scores it.
+
+    This is what makes the noise common to every score of one image (the module
+    docstring); pixel models ignore it (ExactLikelihood has T = z_dim = 1).
+    """
+    shape = (num_samples, model.steps, model.z_dim)
+    draws = np.stack([np.random.default_rng((seed, int(i))).standard_normal(shape, np.float32)
+                      for i in np.asarray(image_index).reshape(-1)], axis=1)  # (K, P, T, z)
+    return draws.reshape((-1,) + shape[1:]).transpose(1, 0, 2)
+
+
 def caption_scores(model, data, shortlist, num_samples=1, batch_size=500, seed=0):
     """log p(x_c | y_j) for every caption j and every candidate c of its shortlist.
 
@@ -142,7 +159,7 @@ def caption_scores(model, data, shortlist, num_samples=1, batch_size=500, seed=0
         log (1/K sum_k p(x, z_k | y) / q(z_k | x, y)); K = 1 is the ELBO.
       batch_size: (caption, candidate) pairs per compiled call; each call runs
         K batch_size rows (the last call padded to the same shape, so it compiles once).
-      seed: noise seed; noise is drawn per call index, so results depend on batch_size.
+      seed: noise seed; the noise of candidate c is image_noise of its image index.
 
     Returns:
       float64 (q, C): the estimates in nats (higher is more likely).
@@ -161,7 +178,7 @@ def caption_scores(model, data, shortlist, num_samples=1, batch_size=500, seed=0
                 mask[padded // c].astype(bool))
         # (K P, ...): sample k of pair p at row k P + p.
         tiled = [np.tile(a, (num_samples,) + (1,) * (a.ndim - 1)) for a in args]
-        eps = likelihood.noise(model, num_samples * size, seed, index)
+        eps = image_noise(model, flat[padded], num_samples, seed)
         w = _to_numpy(log_weight(*tiled, eps))
         out[pairs] = likelihood.log_mean_exp(w.reshape(num_samples, size))[:len(pairs)]
     return out.reshape(n, c)
@@ -203,8 +220,13 @@ def mean_caption_lang(model, y_mean, batch):
             "keys": np.repeat(keys, batch, axis=0)}
 
 
-def mean_caption_scores(model, images, y_mean, num_samples=1, batch_size=500, seed=0):
-    """log p(x_i | y_mean) for every image i: float64 (n,), estimated as caption_scores."""
+def mean_caption_scores(model, images, y_mean, num_samples=1, batch_size=500, seed=0,
+                        image_index=None):
+    """log p(x_i | y_mean) for every image i: float64 (n,), estimated as caption_scores.
+
+    image_index: (n,) the images' indices in their split, which pick their noise
+    (image_noise); None: 0 .. n - 1.
+    """
     if not hasattr(model, "log_importance_weight_from_lang"):
         raise AttributeError(
             f"{type(model).__name__} has no log_importance_weight_from_lang(images, lang, "
@@ -213,11 +235,13 @@ def mean_caption_scores(model, images, y_mean, num_samples=1, batch_size=500, se
     images = np.asarray(images)
     out = np.empty(len(images), np.float64)
     size = min(batch_size, len(images))
+    image_index = np.arange(len(images)) if image_index is None else np.asarray(image_index)
     lang = mean_caption_lang(model, y_mean, num_samples * size)
-    for index, start in enumerate(range(0, len(images), size)):
+    for start in range(0, len(images), size):
         x = images[start:start + size]
         tiled = np.tile(_pad_rows(x, size), (num_samples,) + (1,) * (x.ndim - 1))
-        eps = likelihood.noise(model, num_samples * size, seed, index)
+        eps = image_noise(model, _pad_rows(image_index[start:start + size], size),
+                          num_samples, seed)
         w = _to_numpy(log_weight(tiled, lang, eps))
         out[start:start + len(x)] = likelihood.log_mean_exp(w.reshape(num_samples, size))[:len(x)]
     return out
@@ -227,7 +251,7 @@ class ExactLikelihood:
     """A pixel model (with nll and nll_from_lang) seen as the caption models of this module.
 
     log_importance_weight(images, ids, mask, eps) = log p(x | y) = -nll, exact; eps is
-    ignored (steps = z_dim = 1 keep likelihood.noise's placeholder small). Retrieval with
+    ignored (steps = z_dim = 1 keep image_noise's placeholder small). Retrieval with
     num_samples = 1 ranks by the exact log-likelihood.
     log_importance_weight_from_lang(images, lang, eps): log p(x | mean sentence) with
     lang = {"context": (batch, m), "mask": (batch, 1)} from mean_caption_lang, given to the
@@ -289,7 +313,7 @@ def retrieval(model, data, y_mean, shortlist=None, num_candidates=100, num_sampl
     needed = np.unique(shortlist)  # log p(x | y_mean) of the images some shortlist holds
     per_image = np.full(len(data["images"]), np.nan)
     per_image[needed] = mean_caption_scores(model, np.asarray(data["images"])[needed], y_mean,
-                                            num_samples, batch_size, seed + 1)
+                                            num_samples, batch_size, seed, image_index=needed)
     mean_scores = per_image[shortlist]
     return {
         "ratio": rank_metrics(scores - mean_scores, 0, ks),
