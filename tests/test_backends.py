@@ -3,7 +3,9 @@ inference only: `sample` uses it by default; it does not train).
 
 Keras fixes its backend per process, so each backend runs in a subprocess: it loads the
 same model folders (written here with t2i_tf.checkpoint.save_model), evaluates them on the
-same x and eps, runs one training step, and prints the results as JSON.
+same x and eps, takes the gradients of the mean loss, runs one training step, and prints
+the results as JSON. The gradients of the "align" variant cover the rematerialised
+Bahdanau scores, which only the JAX backend uses (t2i_tf/layers/alignment.py).
 """
 
 import json
@@ -36,6 +38,25 @@ folder = sys.argv[1]
 data = np.load(folder + "/inputs.npz")
 x, eps, ids, mask = data["x"], data["eps"], data["ids"], data["mask"]
 out = {"backend": keras.backend.backend()}
+
+
+def loss_gradients(model, args, eps):  # d mean(total) / d trainable weights, noise given
+    weights = model.trainable_weights
+    loss = lambda: ops.mean(model.loss_terms(*args, eps)["total"])
+    if out["backend"] == "tensorflow":
+        import tensorflow as tf
+        with tf.GradientTape() as tape:
+            value = loss()
+        return tape.gradient(value, [v.value for v in weights])
+    import jax
+
+    def pure(values):
+        with keras.StatelessScope(state_mapping=list(zip(weights, values))):
+            return loss()
+
+    return jax.grad(pure)([v.value for v in weights])
+
+
 for variant in ("attn", "noattn", "align", "noalign"):
     model = checkpoint.load_model(folder + "/" + variant)
     captioned = variant in ("align", "noalign")
@@ -51,6 +72,7 @@ for variant in ("attn", "noattn", "align", "noalign"):
     if out["backend"] == "numpy":  # inference only
         out[variant] = result
         continue
+    result["gradients"] = [to_list(g) for g in loss_gradients(model, args, eps)]
     before = [np.array(v) for v in model.trainable_weights]
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     inputs = {"images": x, "ids": ids, "mask": mask} if captioned else x
@@ -138,6 +160,19 @@ def test_generation_agrees(results, variant):
         assert (windows[..., 2:] > 0).all()
     else:
         assert (windows == 0).all()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gradients_agree(results, variant):
+    """The same gradients from TensorFlow's tape and jax.grad (through jax.checkpoint for
+    the alignment of "align"), variable by variable."""
+    tf_g, jax_g = (results[b][variant]["gradients"] for b in TRAINING_BACKENDS)
+    assert len(tf_g) == len(jax_g) == results["tensorflow"][variant]["n_trainable"]
+    for i, (a, b) in enumerate(zip(tf_g, jax_g)):
+        a, b = np.array(a), np.array(b)
+        assert np.isfinite(a).all() and np.abs(a).max() > 0, f"variable {i}"
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * np.abs(a).max(),
+                                   err_msg=f"variable {i}")
 
 
 @pytest.mark.parametrize("backend", TRAINING_BACKENDS)
