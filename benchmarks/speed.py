@@ -42,6 +42,7 @@ flags.DEFINE_integer("timed_steps", 10, "Training steps per timed run.")
 flags.DEFINE_integer("repeats", 5, "Timed runs; the median is reported.")
 flags.DEFINE_integer("sample_batch", 100, "Images per sampling call.")
 flags.DEFINE_integer("peak_n", 2048, "Side of the square float32 matmul that measures the peak.")
+flags.DEFINE_bool("jit_compile", True, "compile(jit_compile=...) of the training step.")
 flags.DEFINE_bool("flops_only", False, "Print only the FLOP count (JAX backend) and exit.")
 
 
@@ -107,7 +108,8 @@ def _run(distribution):
         print(json.dumps(flops_per_image(model, batch)))
         return
     model.compile(optimizer=training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
-                                                    FLAGS.clipnorm), jit_compile=True)
+                                                    FLAGS.clipnorm),
+                  jit_compile=FLAGS.jit_compile)
 
     def stream():
         while True:
@@ -153,6 +155,7 @@ def _run(distribution):
         "strategy": FLAGS.strategy,
         "replicas": distribution.num_replicas,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "jit_compile": FLAGS.jit_compile,
         "train_images_per_s_median": round(statistics.median(rates), 1),
         "train_images_per_s_runs": [round(r, 1) for r in rates],
         "train_s_per_step_median": round(FLAGS.batch_size / statistics.median(rates), 3),

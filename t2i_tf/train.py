@@ -75,6 +75,9 @@ flags.DEFINE_integer("seed", 0, "Seed of initialisation, noise and batch order."
 flags.DEFINE_enum("strategy", "none", ["none", "mirrored", "multi_worker", "data_parallel"],
                   "Distribution over devices: mirrored and multi_worker (TF_CONFIG) on the "
                   "TensorFlow backend, data_parallel on JAX (t2i_tf/distribute.py).")
+flags.DEFINE_bool("jit_compile", True, "TensorFlow backend: compile the training step with "
+                  "XLA. On one CPU core --nojit_compile measured 1.3-1.6x faster "
+                  "(docs/RESULTS.md, Speed). JAX always compiles; tf.distribute never does.")
 
 for _name in ("glimpses", "enc_units", "dec_units", "z_dim", "read_n", "write_n", "batch_size",
               "train_steps", "steps_per_epoch", "valid_images", "embed_dim", "lang_units",
@@ -135,6 +138,8 @@ def main(argv):
         distribution.check_batch_size(FLAGS.batch_size)
     except distribute.StrategyError as e:
         raise cli.UsageError(str(e)) from None
+    if keras.backend.backend() == "tensorflow":
+        distribution.jit_compile = distribution.jit_compile and FLAGS.jit_compile
     keras.utils.set_random_seed(FLAGS.seed)
     coco = (dict(min_word_count=FLAGS.min_word_count, keep_colour_words=FLAGS.keep_colour_words,
                  valid_examples=FLAGS.valid_images) if FLAGS.data in datasets.COCO_DATA else {})
@@ -145,7 +150,8 @@ def main(argv):
         model = registry.build(FLAGS.model, model_config(data.image_shape, vocab_size, levels))
         print(f"{FLAGS.model}: {model.count_params():,} parameters, backend "
               f"{keras.backend.backend()}, strategy {FLAGS.strategy} over "
-              f"{distribution.num_replicas} replica(s)")
+              f"{distribution.num_replicas} replica(s)"
+              + ("" if distribution.jit_compile else ", no XLA"))
         optimizer = training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
                                             FLAGS.clipnorm, FLAGS.late_learning_rate,
                                             FLAGS.learning_rate_drop_step)

@@ -71,11 +71,20 @@ def test_train_resumes_from_checkpoint(workdir, tmp_path):
 
     copy = str(tmp_path / "resumed")
     shutil.copytree(workdir, copy)
+    # A rate schedule where the first leg had a constant rate: the checkpoint holds no rate.
     result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={copy}",
-                 "--train_steps=6", backend="jax")
+                 "--train_steps=6", "--learning_rate_drop_step=5", backend="jax")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming from" in result.stdout
     assert [r["step"] for r in records(copy)] == [2, 4, 6]
+
+
+def test_train_without_xla_on_tensorflow(tmp_path):
+    result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={tmp_path}",
+                 "--train_steps=2", "--nojit_compile")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "no XLA" in result.stdout
+    assert [r["step"] for r in records(str(tmp_path))] == [2]
 
 
 def test_train_refuses_checkpoint_of_another_model(workdir):
