@@ -18,7 +18,9 @@ TensorFlow backend in a JAX subprocess, the count being the same model's); the d
 peak: the median of `--repeats` compiled float32 matmuls of side `--peak_n`; achieved
 FLOP/s = images/s x FLOPs per image, and its share of that peak.
 --strategy (as train's) runs the timed training under a distribution strategy, such as
-data_parallel over XLA_FLAGS=--xla_force_host_platform_device_count=2 CPU devices.
+data_parallel over XLA_FLAGS=--xla_force_host_platform_device_count=2 CPU devices;
+--nojit_compile (as train's) times TensorFlow's plain graph instead of XLA. On TensorFlow,
+Keras's fit idles between steps (docs/RESULTS.md, Speed), so short timed runs read slow.
 Prints one JSON line. Numbers are measurements, not assertions; docs/RESULTS.md lists them.
 """
 
@@ -42,7 +44,6 @@ flags.DEFINE_integer("timed_steps", 10, "Training steps per timed run.")
 flags.DEFINE_integer("repeats", 5, "Timed runs; the median is reported.")
 flags.DEFINE_integer("sample_batch", 100, "Images per sampling call.")
 flags.DEFINE_integer("peak_n", 2048, "Side of the square float32 matmul that measures the peak.")
-flags.DEFINE_bool("jit_compile", True, "compile(jit_compile=...) of the training step.")
 flags.DEFINE_bool("flops_only", False, "Print only the FLOP count (JAX backend) and exit.")
 
 
@@ -109,7 +110,7 @@ def _run(distribution):
         return
     model.compile(optimizer=training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
                                                     FLAGS.clipnorm),
-                  jit_compile=FLAGS.jit_compile)
+                  jit_compile=FLAGS.jit_compile or keras.backend.backend() != "tensorflow")
 
     def stream():
         while True:
@@ -155,7 +156,7 @@ def _run(distribution):
         "strategy": FLAGS.strategy,
         "replicas": distribution.num_replicas,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "jit_compile": FLAGS.jit_compile,
+        "jit_compile": FLAGS.jit_compile or keras.backend.backend() != "tensorflow",
         "train_images_per_s_median": round(statistics.median(rates), 1),
         "train_images_per_s_runs": [round(r, 1) for r in rates],
         "train_s_per_step_median": round(FLAGS.batch_size / statistics.median(rates), 3),
