@@ -69,9 +69,7 @@ def _optimizer_state(optimizer):
     (stable) order. Not the learning rate: a constant rate is a variable and a schedule is
     not, and the rate is the command line's to set, so a run can resume with a rate
     schedule different from the one it started with."""
-    rate = getattr(optimizer, "_learning_rate", None)
-    return [v for v in optimizer.variables
-            if v is not rate and not v.path.endswith("/learning_rate")]
+    return [v for v in optimizer.variables if not v.path.endswith("/learning_rate")]
 
 
 # The state of the model's noise generator, so a resumed run draws the noise that the
@@ -225,9 +223,9 @@ def restore_training(folder, model, optimizer):
     _assign(model.weights, arrays, "model", _key, path)
     optimizer.build(model.trainable_variables)
     state = _optimizer_state(optimizer)
-    saved = sum(k.startswith("optimizer/") for k in arrays)
-    # index i of `state` is saved index i, or i + 1 past an old checkpoint's rate.
-    index = {id(v): i + (saved == len(state) + 1 and i >= 1) for i, v in enumerate(state)}
+    # An old checkpoint holds the rate at index 1: `state` from index 1 on sits one further.
+    old_layout = sum(k.startswith("optimizer/") for k in arrays) == len(state) + 1
+    index = {id(v): i + 1 if old_layout and i >= 1 else i for i, v in enumerate(state)}
     _assign(state, arrays, "optimizer", lambda v: f"{index[id(v)]:05d}", path)
     if _RNG_KEY in arrays:
         model.seed_generator.state.assign(arrays[_RNG_KEY])

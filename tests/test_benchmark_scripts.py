@@ -1,4 +1,4 @@
-"""benchmarks/speed.py and benchmarks/profile_step.py run end to end on the smoke flagfile and
+"""benchmarks/speed.py, benchmarks/profile_step.py and benchmarks/tf_fit_idle.py run end to end on the smoke flagfile and
 print the JSON line their docs describe (the figures themselves are measurements, not
 asserted)."""
 
@@ -12,8 +12,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run(script, *args):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+def run(script, *args, backend="jax"):
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script),
                              "--flagfile=flags/smoke", *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
@@ -37,3 +37,13 @@ def test_profile_step_attributes_the_step_to_forward_and_backward():
     assert out["model"] == "draw" and out["step_s_median"] > 0 and out["forward_s_median"] > 0
     assert out["forward_matmul_ms"] > 0 and out["backward_matmul_ms"] > 0
     assert 0 < out["matmul_share"] <= 1
+
+
+def test_tf_fit_idle_times_fit_and_the_direct_train_function():
+    out = run("tf_fit_idle.py", "--fit_steps=1,2", "--direct_steps=2", "--nojit_compile",
+              backend="tensorflow")
+    assert out["jit_compile"] is False and out["batch_size"] == 20
+    assert set(out["fit_wall_cpu_s_by_steps"]) == {"1", "2"}
+    assert len(out["direct_step_wall_cpu_s"]) == 2
+    for wall, cpu in [*out["fit_wall_cpu_s_by_steps"].values(), *out["direct_step_wall_cpu_s"]]:
+        assert wall > 0 and cpu > 0
