@@ -108,9 +108,9 @@ def _run(distribution):
     if FLAGS.flops_only:
         print(json.dumps(flops_per_image(model, batch)))
         return
-    jit_compile = FLAGS.jit_compile or keras.backend.backend() != "tensorflow"  # as train's
     model.compile(optimizer=training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
-                                                    FLAGS.clipnorm), jit_compile=jit_compile)
+                                                    FLAGS.clipnorm),
+                  jit_compile=distribution.jit_compile)
 
     def stream():
         while True:
@@ -156,7 +156,7 @@ def _run(distribution):
         "strategy": FLAGS.strategy,
         "replicas": distribution.num_replicas,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "jit_compile": jit_compile,
+        "jit_compile": distribution.jit_compile,
         "train_images_per_s_median": round(statistics.median(rates), 1),
         "train_images_per_s_runs": [round(r, 1) for r in rates],
         "train_s_per_step_median": round(FLAGS.batch_size / statistics.median(rates), 3),
@@ -183,7 +183,7 @@ def main(argv):
     del argv
     from t2i_tf import distribute
 
-    distribution = distribute.make(FLAGS.strategy)
+    distribution = distribute.make(FLAGS.strategy, FLAGS.jit_compile)
     with distribution.scope():
         _run(distribution)
 

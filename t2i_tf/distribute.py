@@ -41,8 +41,9 @@ class Distribution:
       name: one of BACKENDS.
       num_replicas: devices (all workers together) the global batch is split across.
       is_chief: whether this process writes checkpoints, metrics and summaries.
-      jit_compile: the compile() flag; False under tf.distribute, where XLA cannot reach
-        variables mirrored on other devices.
+      jit_compile: the compile() flag (make() sets it): False under tf.distribute, where
+        XLA cannot reach variables mirrored on other devices, and on TensorFlow when the
+        user asked for none; JAX always compiles its step.
     """
 
     def __init__(self, name, num_replicas=1, is_chief=True, jit_compile=True, scope=None):
@@ -91,9 +92,11 @@ class Distribution:
                                 f"{self.num_replicas} replicas of --strategy={self.name}")
 
 
-def make(name):
+def make(name, jit_compile=True):
     """The Distribution for a strategy name, on the current Keras backend.
 
+    jit_compile: whether the user wants XLA (train's --[no]jit_compile); it can only turn
+    XLA off, and only on the TensorFlow backend.
     Create it first thing in a process: MultiWorkerMirroredStrategy must exist before
     TensorFlow runs any op. Raises StrategyError (one line) if it cannot run here.
     """
@@ -105,10 +108,14 @@ def make(name):
         raise StrategyError(f"--strategy={name} runs on the {wanted} backend, not {backend}; "
                             f"set KERAS_BACKEND={wanted} or pick another --strategy")
     if name == "none":
-        return Distribution(name)
-    if name == "data_parallel":
-        return _data_parallel()
-    return _tf_strategy(name)
+        distribution = Distribution(name)
+    elif name == "data_parallel":
+        distribution = _data_parallel()
+    else:
+        distribution = _tf_strategy(name)
+    if backend == "tensorflow" and not jit_compile:
+        distribution.jit_compile = False
+    return distribution
 
 
 def _data_parallel():

@@ -134,12 +134,10 @@ def main(argv):
     from t2i_tf.models import registry
 
     try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs an op
-        distribution = distribute.make(FLAGS.strategy)
+        distribution = distribute.make(FLAGS.strategy, FLAGS.jit_compile)
         distribution.check_batch_size(FLAGS.batch_size)
     except distribute.StrategyError as e:
         raise cli.UsageError(str(e)) from None
-    if keras.backend.backend() == "tensorflow":
-        distribution.jit_compile = distribution.jit_compile and FLAGS.jit_compile
     keras.utils.set_random_seed(FLAGS.seed)
     coco = (dict(min_word_count=FLAGS.min_word_count, keep_colour_words=FLAGS.keep_colour_words,
                  valid_examples=FLAGS.valid_images) if FLAGS.data in datasets.COCO_DATA else {})

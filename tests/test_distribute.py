@@ -4,7 +4,8 @@
   - keras.distribution.DataParallel over two virtual JAX CPU devices does the same for DRAW;
   - two `train --strategy=multi_worker` processes on loopback train together, and only the
     chief writes: one checkpoint, one metrics line per chunk, one events file;
-  - a strategy on the wrong backend is one error line.
+  - a strategy on the wrong backend is one error line;
+  - XLA follows --[no]jit_compile, and is off under tf.distribute.
 The trajectories come from tests/distributed_runs.py, which trains with plain SGD so that a
 wrongly scaled gradient shows in the losses as well as a wrongly scaled loss.
 """
@@ -107,3 +108,13 @@ def test_strategy_on_the_wrong_backend_is_one_error_line(tmp_path):
     result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={tmp_path}",
                  "--strategy=mirrored", backend="jax")
     assert_one_line_error(result, "--strategy=mirrored", "tensorflow backend")
+
+
+@pytest.mark.parametrize("name", ["none", "mirrored"])
+def test_xla_is_off_under_tf_distribute_or_when_asked(name):
+    """distribute.make holds the one XLA rule train and benchmarks/speed.py share (TensorFlow
+    backend here): XLA unless the user says --nojit_compile; never under tf.distribute."""
+    from t2i_tf import distribute
+
+    assert distribute.make(name).jit_compile is (name == "none")
+    assert distribute.make(name, jit_compile=False).jit_compile is False
