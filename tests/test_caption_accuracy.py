@@ -49,6 +49,7 @@ def test_scores_by_a_fake_classifier():
     assert out["digit_accuracy"] == pytest.approx(2 / 3)
     assert out["scene_right"] == pytest.approx(1 / 3)
     assert out["ink_in_place"] == pytest.approx(2 / 3)
+    assert out["scene_right_by_relation"] == {"top left": [0.5, 2], "bottom right": [0.0, 1]}
 
 
 def test_other_sizes_are_resized_to_the_canvas():

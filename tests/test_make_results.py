@@ -58,6 +58,18 @@ def test_tables_hold_our_figures_and_the_papers_rows(tool):
     assert "| aligndraw_mnist_captions | test (1,000 x 10) | 50.0% | 60.0% | 90.0% | 70.0% | 30.0% |" in text
     assert "| *the data set's own images* | test (1,000) | 96.0% |" in text
     assert "`7` 0.300 (80%)" in text and "| 2.0 min (elbo 10 s, retrieval 100 s) |" in text
+    assert "Scenes right by the caption's relation" not in text  # no breakdown in the JSON
+
+
+def test_relations_table_shows_each_relation_where_it_was_scored(tool):
+    r = caption_result("aligndraw_mnist_captions", "generalization")
+    r["captions"]["samples"]["scene_right_by_relation"] = {"top": [0.25, 40],
+                                                           "bottom right": [0.5, 120]}
+    text = tool.render({("aligndraw_mnist_captions", "generalization", "x"): r})
+    assert "| model | split | left | right | top | bottom | top left | top right | " \
+           "bottom left | bottom right |" in text
+    assert "| aligndraw_mnist_captions | generalization |  |  | 25% (40) |  |  |  |  | " \
+           "50% (120) |" in text
 
 
 def test_write_tables_replaces_only_the_marked_block(tool, tmp_path):

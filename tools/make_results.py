@@ -225,6 +225,21 @@ def captions_table(results):
     return lines
 
 
+def relations_table(results):
+    """Scenes right by relation, for the evaluations whose JSON has the breakdown."""
+    from t2i_tf.data.captioned_mnist import RELATIONS
+
+    lines = ["| model | split | " + " | ".join(RELATIONS) + " |",
+             "| --- | --- |" + " ---: |" * len(RELATIONS)]
+    for (model, split, *_), r in results.items():
+        by = r.get("captions", {}).get("samples", {}).get("scene_right_by_relation")
+        if by:
+            lines.append(f"| {model} | {split} | " + " | ".join(
+                f"{100 * by[k][0]:.0f}% ({by[k][1]})" if k in by else "" for k in RELATIONS)
+                + " |")
+    return lines if len(lines) > 2 else []
+
+
 def attention_table(results):
     lines = ["| model | split | most attended words: mean weight (share of captions where "
              "it is the top word) |", "| --- | --- | --- |"]
@@ -293,7 +308,15 @@ def render(results):
                   "(t2i_tf/metrics/caption_accuracy.py). A scene is right when every named "
                   "digit is read right and at least 80% of the ink lies in the caption's "
                   "boxes; the data set's own images give the ceiling of this reader.", "",
-                  *captions_table(results), "", "### Attention", "",
+                  *captions_table(results), ""]
+        by_relation = relations_table(results)
+        if by_relation:
+            parts += ["Scenes right by the caption's relation (share of the samples, their "
+                      "number in brackets). On the generalization split each corner is one "
+                      "held-out combination (8 top right, 6 top left, 5 bottom left, "
+                      "1 bottom right) and each two-digit relation two of them "
+                      "(t2i_tf/data/captioned_mnist.py, HELD_OUT).", "", *by_relation, ""]
+        parts += ["### Attention", "",
                   *attention_table(results), ""]
     models = dict.fromkeys(model for model, _, _ in EVALUATIONS)
     models_dir = os.path.join(ROOT, "models")

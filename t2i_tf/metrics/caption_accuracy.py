@@ -157,9 +157,12 @@ def caption_accuracy(canvases, captions, classify):
 
     Returns a dict: digit_accuracy (share of named digits read right), digits_right,
     ink_in_place (mean), scene_right (shares of canvases), and per kind ("one digit",
-    "two digits") the scene_right share, all in [0, 1], with the counts.
+    "two digits") the scene_right share, all in [0, 1], with the counts; and
+    scene_right_by_relation {relation: [share, canvases]} for the relations present, in
+    captioned_mnist.RELATIONS order (on the generalization split each corner is one held-out
+    combination).
     """
-    crops, expected, owner, place, kinds = [], [], [], [], []
+    crops, expected, owner, place, kinds, relations = [], [], [], [], [], []
     canvases = to_canvas_size(canvases)
     for i, (canvas, caption) in enumerate(zip(canvases, captions)):
         named, inside = read_canvas(canvas, caption)
@@ -169,6 +172,7 @@ def caption_accuracy(canvases, captions, classify):
             owner.append(i)
         place.append(inside)
         kinds.append("one digit" if len(named) == 1 else "two digits")
+        relations.append(cm.parse_caption(caption)[1])
     predicted = np.argmax(classify(np.stack(crops)), axis=-1)
     hit = predicted == np.asarray(expected)
     n = len(place)
@@ -183,6 +187,10 @@ def caption_accuracy(canvases, captions, classify):
     for kind in ("one digit", "two digits"):
         if (kinds == kind).any():
             out[f"scene_right ({kind})"] = float(scene[kinds == kind].mean())
+    relations = np.asarray(relations)
+    out["scene_right_by_relation"] = {
+        r: [float(scene[relations == r].mean()), int((relations == r).sum())]
+        for r in cm.RELATIONS if (relations == r).any()}
     return out
 
 
