@@ -19,8 +19,9 @@ peak: the median of `--repeats` compiled float32 matmuls of side `--peak_n`; ach
 FLOP/s = images/s x FLOPs per image, and its share of that peak.
 --strategy (as train's) runs the timed training under a distribution strategy, such as
 data_parallel over XLA_FLAGS=--xla_force_host_platform_device_count=2 CPU devices;
---nojit_compile (as train's) times TensorFlow's plain graph instead of XLA. On TensorFlow,
-Keras's fit idles between steps (docs/RESULTS.md, Speed), so short timed runs read slow.
+--nojit_compile (as train's) times TensorFlow's plain graph instead of XLA. fit() reads the
+batches as training does (Distribution.batches: on TensorFlow a tf.data pipeline without
+autotuning, whose thread had rounded every fit() up to 10.2, 20.5, 41 s...; docs/RESULTS.md).
 Prints one JSON line. Numbers are measurements, not assertions; docs/RESULTS.md lists them.
 """
 
@@ -116,13 +117,15 @@ def _run(distribution):
         while True:
             yield (batch,)
 
+    # fit() reads what training's fit() reads (t2i_tf.distribute.Distribution.batches).
     start = time.perf_counter()
-    model.fit(stream(), steps_per_epoch=2, epochs=1, verbose=0)
+    model.fit(distribution.batches(stream), steps_per_epoch=2, epochs=1, verbose=0)
     compile_s = time.perf_counter() - start
     rates, cpu_per_step = [], []
     for _ in range(FLAGS.repeats):
         start, cpu = time.perf_counter(), time.process_time()
-        model.fit(stream(), steps_per_epoch=FLAGS.timed_steps, epochs=1, verbose=0)
+        model.fit(distribution.batches(stream), steps_per_epoch=FLAGS.timed_steps, epochs=1,
+                  verbose=0)
         rates.append(FLAGS.timed_steps * FLAGS.batch_size / (time.perf_counter() - start))
         cpu_per_step.append((time.process_time() - cpu) / FLAGS.timed_steps)
 

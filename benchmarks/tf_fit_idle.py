@@ -4,8 +4,11 @@ called directly, wall and CPU seconds side by side (docs/RESULTS.md, Speed).
   KERAS_BACKEND=tensorflow taskset -c 0 python benchmarks/tf_fit_idle.py \
       --flagfile=flags/draw_mnist [--nojit_compile]
 
-fit(): one call per entry of --fit_steps on a repeated in-memory tf.data batch; direct: the
-function fit() itself runs (model.make_train_function()) called --direct_steps times.
+fit(): one call per entry of --fit_steps on a repeated in-memory tf.data batch, with
+tf.data's autotuning (the default) and without it (t2i_tf.data.tf_data.without_autotune,
+what training feeds); direct: the function fit() itself runs (model.make_train_function())
+called --direct_steps times. With autotuning each fit() call ends when the autotuning
+thread's period does (10.2, 20.5, 41.0 s, ... from the call's start): that is the idle.
 Takes speed.py's flags (the flagfile's model and batch). Prints one JSON line.
 """
 
@@ -37,6 +40,7 @@ def main(argv):
     import tensorflow as tf
 
     from t2i_tf import training
+    from t2i_tf.data import tf_data
 
     if keras.backend.backend() != "tensorflow":
         raise app.UsageError("tf_fit_idle.py measures the TensorFlow backend: "
@@ -46,9 +50,12 @@ def main(argv):
                                                     FLAGS.clipnorm),
                   jit_compile=FLAGS.jit_compile)
     data = tf.data.Dataset.from_tensors((batch,)).repeat()
+    quiet = tf_data.without_autotune(data)
     model.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # compiles
     fits = {n: _timed(lambda: model.fit(data, steps_per_epoch=n, epochs=1, verbose=0))
             for n in map(int, FLAGS.fit_steps)}
+    quiet_fits = {n: _timed(lambda: model.fit(quiet, steps_per_epoch=n, epochs=1, verbose=0))
+                  for n in map(int, FLAGS.fit_steps)}
     train_function, iterator = model.make_train_function(), iter(data)
     direct = [_timed(lambda: float(train_function(iterator)["loss"]))
               for _ in range(FLAGS.direct_steps)]
@@ -56,6 +63,7 @@ def main(argv):
         "flagfile": next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--flagfile")), None),
         "jit_compile": FLAGS.jit_compile, "batch_size": FLAGS.batch_size,
         "fit_wall_cpu_s_by_steps": {str(n): v for n, v in fits.items()},
+        "fit_without_autotune_wall_cpu_s_by_steps": {str(n): v for n, v in quiet_fits.items()},
         "direct_step_wall_cpu_s": direct,
         "affinity_cores": len(os.sched_getaffinity(0)),
     }))

@@ -19,6 +19,7 @@ strategies, so it works on a JAX-only machine.
 """
 
 import contextlib
+import itertools
 import json
 import os
 
@@ -57,30 +58,63 @@ class Distribution:
     def tf_distribute(self):
         return self.name in ("mirrored", "multi_worker")
 
-    def batches(self, make_stream):
+    def batches(self, make_stream, variable_length=False):
         """What fit() takes for the stream of 1-tuples that make_stream() returns.
 
-        Under tf.distribute, a tf.data.Dataset that calls make_stream() afresh for each pass:
-        Keras reads one batch ahead of the first step to build the model there, then starts
-        again, which would lose the lookahead of a plain generator. Elsewhere the stream.
+        JAX: the stream itself (compiled once per bucket shape). TensorFlow: a tf.data.Dataset
+        whose first pass reads the stream and each later one calls make_stream() afresh
+        (under tf.distribute Keras reads one batch ahead of the first step to build the
+        model, then starts again, which would lose the lookahead of a plain generator),
+        without tf.data's autotuning (tf_data.without_autotune: with it every fit() call
+        ends idle, up to a minute).
+        variable_length: captions bucketed by length, whose ids and mask get an unknown
+        length (Keras's TensorFlow path fixes every dimension its first two batches share;
+        XLA still compiles once per bucket).
         """
-        if not self.tf_distribute:
+        if keras.backend.backend() != "tensorflow":
             return make_stream()
         import tensorflow as tf
 
-        first = _feedable(next(iter(make_stream())))
-        signature = keras.tree.map_structure(
-            lambda a: tf.TensorSpec((None, *a.shape[1:]), a.dtype), first)
-        dataset = tf.data.Dataset.from_generator(
-            lambda: (_feedable(b) for b in make_stream()), output_signature=signature)
+        def spec(key, array):
+            free = variable_length and key in ("ids", "mask")
+            return tf.TensorSpec((None, None) if free else (None, *array.shape[1:]),
+                                 tf.as_dtype(array.dtype))
+
+        stream = make_stream()
+        first = next(stream)  # its shapes make the signature; the first pass still yields it
+        passes = iter([itertools.chain([first], stream)])
+
+        def generator():
+            return (_feedable(b) for b in next(passes, None) or make_stream())
+
+        first = _feedable(first)
+        signature = ({k: spec(k, v) for k, v in first.items()} if isinstance(first, dict)
+                     else spec(None, first))
+        dataset = tf.data.Dataset.from_generator(generator, output_signature=signature)
+        return self._dataset_options(dataset)
+
+    def arrays(self, x, batch_size):
+        """What evaluate() takes for in-memory arrays x (or a dict of them): on TensorFlow
+        a batched tf.data.Dataset without autotuning, as batches(); elsewhere x itself."""
+        if keras.backend.backend() != "tensorflow":
+            return x
+        import tensorflow as tf
+
+        return self._dataset_options(
+            tf.data.Dataset.from_tensor_slices(_feedable(x)).batch(batch_size))
+
+    def _dataset_options(self, dataset):
+        from t2i_tf.data import tf_data
+
+        dataset = tf_data.without_autotune(dataset)
+        if not self.tf_distribute:
+            return dataset
+        import tensorflow as tf
+
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.DATA)  # each worker its part of each batch
         return dataset.with_options(options)
-
-    def arrays(self, x):
-        """Arrays (or a dict of them) for evaluate(), fit for this strategy's input."""
-        return _feedable(x) if self.tf_distribute else x
 
     def scope(self):
         """The context to build, compile and train the model in."""
@@ -190,9 +224,10 @@ def _is_chief(task):
 
 
 def _feedable(nest):
-    """What tf.distribute can average: Keras averages a first batch across the replicas to
-    build the model, which TensorFlow cannot do with booleans (sent as uint8; the models cast
-    masks back) nor, across workers, with a tuple (a 1-tuple is sent as its element)."""
+    """What tf.data sends: under tf.distribute Keras averages a first batch across the
+    replicas to build the model, which TensorFlow cannot do with booleans (sent as uint8;
+    the models cast masks back) nor, across workers, with a tuple (a 1-tuple is sent as its
+    element). One path serves every TensorFlow run."""
     import numpy as np
 
     if isinstance(nest, tuple) and len(nest) == 1:

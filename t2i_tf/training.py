@@ -66,29 +66,6 @@ def make_optimizer(name, learning_rate, clipnorm, late_learning_rate=None, drop_
     return optimizers[name](learning_rate, clipnorm=clipnorm)
 
 
-def _fit_input(stream, variable_length):
-    """What fit() reads. Keras's TensorFlow path fixes every dimension that its first two
-    batches share, so captions bucketed by length go through a tf.data pipeline whose ids
-    and mask have an unknown length (XLA still compiles once per bucket); JAX reads the
-    generator itself and compiles once per bucket shape."""
-    if not variable_length or keras.backend.backend() != "tensorflow":
-        return stream
-    import tensorflow as tf
-
-    (first,) = next(stream)
-
-    def spec(key, array):
-        shape = (None, None) if key in ("ids", "mask") else (None, *array.shape[1:])
-        return tf.TensorSpec(shape, tf.as_dtype(array.dtype))
-
-    def batches():
-        yield (first,)
-        yield from stream
-
-    signature = ({k: spec(k, v) for k, v in first.items()},)
-    return tf.data.Dataset.from_generator(batches, output_signature=signature)
-
-
 def _make_sampler(model, data):
     """The preview's sampler: ancestral sampling for the pixel models (which have
     next_pixel), the prior for DRAW, the prior given captions for alignDRAW."""
@@ -155,7 +132,7 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
     distribution = distribution or distribute.Distribution("none")
     chief = distribution.is_chief
     os.makedirs(workdir, exist_ok=True)  # an unwritable workdir fails before the slow part
-    valid_x = distribution.arrays(data.validation(valid_images))
+    valid_x = distribution.arrays(data.validation(valid_images), batch_size)
     model.compile(optimizer=optimizer, jit_compile=distribution.jit_compile)
     # The checkpoint holds no learning rate: the one asked for now (a constant or a schedule
     # of the step) applies, so a resumed run can lower it or change its schedule.
@@ -186,12 +163,11 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
             print(f"steps {step}-{step + chunk} of {train_steps}")
             make_stream = functools.partial(data.train_batches, batch_size, seed,
                                             start_step=step)
-            stream = (distribution.batches(make_stream) if distribution.tf_distribute else
-                      _fit_input(make_stream(), getattr(data, "variable_length", False)))
+            stream = distribution.batches(make_stream, getattr(data, "variable_length", False))
             history = model.fit(stream, steps_per_epoch=chunk, epochs=1, verbose=verbose,
                                 shuffle=False, callbacks=[stopper])
             step = int(optimizer.iterations.numpy())
-            valid = model.evaluate(valid_x, batch_size=batch_size, verbose=0, return_dict=True)
+            valid = model.evaluate(valid_x, verbose=0, return_dict=True)
             record = {
                 "step": step,
                 "wall_s": round(wall_before + time.time() - start, 1),

@@ -24,6 +24,7 @@ def test_make_dataset_shapes_and_order():
     ds = make_dataset(images, batch_size=4, shuffle=False)
     assert ds.element_spec.shape.as_list() == [4, 28, 28]
     assert ds.element_spec.dtype == tf.float32
+    assert ds.options().autotune.enabled is False  # tf_data.without_autotune
     out = batches(ds)
     assert len(out) == 2  # remainder dropped
     np.testing.assert_array_equal(np.concatenate(out), images[:8].astype(np.float32))

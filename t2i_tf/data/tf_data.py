@@ -6,6 +6,21 @@ import numpy as np
 import tensorflow as tf
 
 
+def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` with tf.data's autotuning off.
+
+    Autotuning runs a thread that wakes after 10 ms, 20 ms, ... doubling up to a minute, and
+    the end of a Keras fit() or evaluate() call, where Keras lets go of its iterator, can
+    wait for that thread's current period to end: calls took 10.2, 20.5, 41.0 s of wall
+    time for a fraction of that in CPU, short timing runs read a fixed 24.4 images/s, and
+    each 100-step chunk of training could idle up to a minute (docs/RESULTS.md, Speed).
+    Our pipelines read arrays already in memory; there is nothing to tune.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 def make_dataset(
     images: np.ndarray,
     batch_size: int,
@@ -40,4 +55,4 @@ def make_dataset(
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return without_autotune(ds.prefetch(2))
