@@ -167,7 +167,8 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
             history = model.fit(stream, steps_per_epoch=chunk, epochs=1, verbose=verbose,
                                 shuffle=False, callbacks=[stopper])
             step = int(optimizer.iterations.numpy())
-            valid = model.evaluate(valid_x, verbose=0, return_dict=True)
+            valid = model.evaluate(valid_x, batch_size=batch_size, verbose=0,
+                                   return_dict=True)  # (a tf.data input is batched already)
             record = {
                 "step": step,
                 "wall_s": round(wall_before + time.time() - start, 1),
