@@ -76,8 +76,9 @@ flags.DEFINE_enum("strategy", "none", ["none", "mirrored", "multi_worker", "data
                   "Distribution over devices: mirrored and multi_worker (TF_CONFIG) on the "
                   "TensorFlow backend, data_parallel on JAX (t2i_tf/distribute.py).")
 flags.DEFINE_bool("jit_compile", True, "TensorFlow backend: compile the training step with "
-                  "XLA. On one CPU core --nojit_compile measured 1.4-1.6x faster "
-                  "(docs/RESULTS.md, Speed). JAX always compiles; tf.distribute never does.")
+                  "XLA. On one CPU core --nojit_compile measured 1.4-1.6x faster; on two, "
+                  "faster for DRAW and slower for alignDRAW (docs/RESULTS.md, Speed). JAX "
+                  "always compiles; tf.distribute never does.")
 
 for _name in ("glimpses", "enc_units", "dec_units", "z_dim", "read_n", "write_n", "batch_size",
               "train_steps", "steps_per_epoch", "valid_images", "embed_dim", "lang_units",

@@ -311,11 +311,14 @@ def render(results):
                   *captions_table(results), ""]
         by_relation = relations_table(results)
         if by_relation:
+            from t2i_tf.data.captioned_mnist import HELD_OUT
+
+            corners = ", ".join(f"{d} {r}" for d, r, second in HELD_OUT if second is None)
             parts += ["Scenes right by the caption's relation (share of the samples, their "
                       "number in brackets). On the generalization split each corner is one "
-                      "held-out combination (8 top right, 6 top left, 5 bottom left, "
-                      "1 bottom right) and each two-digit relation two of them "
-                      "(t2i_tf/data/captioned_mnist.py, HELD_OUT).", "", *by_relation, ""]
+                      f"held-out combination ({corners}) and each two-digit relation two of "
+                      "them (t2i_tf/data/captioned_mnist.py, HELD_OUT).", "", *by_relation,
+                      ""]
         parts += ["### Attention", "",
                   *attention_table(results), ""]
     models = dict.fromkeys(model for model, _, _ in EVALUATIONS)
