@@ -126,3 +126,36 @@ def test_pixel_model_rows_name_its_data_and_exact_likelihood(tool):
             "log p(x|y) - log p(x|y_mean) | 8.0 | 40.0 | 60.0 | 99.0 | 7 | 0.500 ± 0.100 |") in text
     assert tool._run_name("alignpixelrnn_mnist_captions", "test", ["--metrics=nll"]) == \
         "alignpixelrnn_mnist_captions.test"
+
+
+def test_whole_split_parts_make_one_row_and_keep_their_provenance(tool, tmp_path):
+    full = caption_result("aligndraw_mnist_captions", "test")
+    full.update(images=10000, queries=10000, iw_images=10000)
+    retrieval_part = {k: full[k] for k in ("model", "split", "images", "queries", "retrieval",
+                                            "machine", "date")}
+    retrieval_part.update(seconds={"retrieval": 4000.0}, command="python -m r", wall_s=4100.0)
+    samples_part = {k: v for k, v in full.items() if k != "retrieval"}
+    samples_part.update(seconds={"iw_nll": 2000.0, "ssim": 1500.0}, command="python -m s",
+                        wall_s=3600.0)
+    os.makedirs(tmp_path / "results")
+    for (model, split, extra, part), r in zip(tool.FULL_EVALUATIONS,
+                                              (retrieval_part, samples_part)):
+        path, _ = tool._paths(model, split, extra, part)
+        assert path.endswith(f"aligndraw_mnist_captions.test.full-{part}.json")
+        with open(path, "w") as f:
+            json.dump(r, f)
+    results = tool.load_results()
+    assert len(results) == 2
+    text = tool.render(results)
+    ours = [l for l in text.splitlines() if "log p(x|y) - log p(x|y_mean)" in l
+            and "test (10,000)" in l]
+    assert len(ours) == 1 and "| 10.0 | 60.0 | 70.0 | 95.0 | 3 | 0.410 ± 0.200 |" in ours[0]
+    assert "| aligndraw_mnist_captions | test (10,000 x 10) | 50.0% |" in text
+    assert "`python -m r` | 68.3 min (retrieval 4000 s)" in text
+    assert "`python -m s` | 60.0 min (iw_nll 2000 s, ssim 1500 s)" in text
+
+
+def test_full_rejects_an_unknown_part(tool):
+    tool.FLAGS.full = ["retrieval", "everything"]
+    with pytest.raises(tool.app.UsageError, match="unknown part everything"):
+        tool.main([])

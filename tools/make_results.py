@@ -3,6 +3,7 @@
   python tools/make_results.py                    # every evaluation below, then the tables
   python tools/make_results.py --tables_only      # the tables from docs/results/*.json
   python tools/make_results.py --only=aligndraw_mnist_captions --heavy_max_images=300
+  python tools/make_results.py --full=retrieval --only=aligndraw_mnist_captions  # whole split
 
 Each evaluation is one `python -m t2i_tf.evaluate` run in a subprocess (its exact command,
 wall time, machine and date are kept in docs/results/MODEL.SPLIT.json beside its figures,
@@ -36,6 +37,9 @@ flags.DEFINE_list("only", [], "Evaluate only these models (default: every one be
 flags.DEFINE_integer("max_images", 0, "Score only the first N examples of each split (0: all).")
 flags.DEFINE_integer("heavy_max_images", 1000, "Captions scored by the retrieval, SSIM, "
                      "caption and importance-sampling runs (0: the whole split).")
+flags.DEFINE_list("full", [], "Run instead the whole-test-split evaluations (no "
+                  "--heavy_max_images cut) of these parts: retrieval, samples, or all; "
+                  "parts are separate runs, so two can go side by side on two cores.")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the evaluations.")
 flags.DEFINE_string("machine", None, "Machine description for the tables; default: detected.")
 
@@ -56,6 +60,15 @@ EVALUATIONS += [("alignpixelrnn_mnist_captions", "valid", ["--metrics=nll"]),
                 ("alignpixelrnn_mnist_captions", "test", ["--metrics=nll"]),
                 ("alignpixelrnn_mnist_captions", "test", [f"--metrics={PIXEL_METRICS}"]),
                 ("alignpixelrnn_mnist_captions", "generalization", [f"--metrics={PIXEL_METRICS}"])]
+
+# The whole test split (issue 4: all 10,000 captions), in two parts of about equal cost on
+# the CPU: retrieval (a million likelihoods), and everything else.
+FULL_PARTS = {"retrieval": "retrieval",
+              "samples": "elbo,iw_nll,ssim,attention,nearest,captions"}
+FULL_EVALUATIONS = [(model, "test", [f"--metrics={metrics}"], part)
+                    for model in ("aligndraw_mnist_captions",)
+                    for part, metrics in FULL_PARTS.items()]
+FULL_TAG = ".full-"
 
 DATA_NAMES = {  # evaluate's "data" -> how the tables name it
     "captioned_mnist": "MNIST with captions",
@@ -79,23 +92,30 @@ def _machine():
                              f"Python {platform.python_version()}")
 
 
-def _run_name(model, split, extra):
-    """MODEL.SPLIT, plus .METRICS when the run measures more than the ELBO."""
+def _run_name(model, split, extra, part=None):
+    """MODEL.SPLIT, plus .METRICS when the run measures more than the ELBO; a part of the
+    whole-split evaluation is MODEL.SPLIT.full-PART."""
+    if part:
+        return f"{model}.{split}{FULL_TAG}{part}"
     metrics = next(a.split("=", 1)[1] for a in extra if a.startswith("--metrics="))
     name = f"{model}.{split}"
     return name if metrics in ("elbo", "nll") else f"{name}.{metrics.replace(',', '-')}"
 
 
-def _paths(model, split, extra):
-    stem = os.path.join(FLAGS.results_dir, _run_name(model, split, extra))
+def _paths(model, split, extra, part=None):
+    stem = os.path.join(FLAGS.results_dir, _run_name(model, split, extra, part))
     return stem + ".json", stem
 
 
-def evaluate(model, split, extra):
-    """Runs one evaluation; returns its JSON object with the run's provenance added."""
-    json_path, pictures = _paths(model, split, extra)
+def evaluate(model, split, extra, part=None):
+    """Runs one evaluation; returns its JSON object with the run's provenance added.
+
+    part: the FULL_PARTS name of a whole-split run: every caption is scored."""
+    json_path, pictures = _paths(model, split, extra, part)
     args = [f"--model={model}", f"--split={split}", *extra]
-    if _run_name(model, split, extra) != f"{model}.{split}" and FLAGS.heavy_max_images:
+    if part:
+        args += ["--max_queries=0", "--iw_max_images=0"]  # the whole split, said outright
+    elif _run_name(model, split, extra) != f"{model}.{split}" and FLAGS.heavy_max_images:
         metrics = next(a for a in extra if a.startswith("--metrics="))
         if "retrieval" in metrics:  # shortlists still from the whole split
             args.append(f"--max_queries={FLAGS.heavy_max_images}")
@@ -131,11 +151,27 @@ def evaluate(model, split, extra):
 def load_results():
     """{(model, split, run name): JSON object} of the evaluations that have been run."""
     out = {}
-    for model, split, extra in EVALUATIONS:
-        path, _ = _paths(model, split, extra)
+    runs = [(*e, None) for e in EVALUATIONS] + FULL_EVALUATIONS
+    for model, split, extra, part in runs:
+        path, _ = _paths(model, split, extra, part)
         if os.path.exists(path):
             with open(path) as f:
-                out[model, split, _run_name(model, split, extra)] = json.load(f)
+                out[model, split, _run_name(model, split, extra, part)] = json.load(f)
+    return out
+
+
+def merge_parts(results):
+    """results with the parts of each whole-split evaluation (MODEL.SPLIT.full-PART) joined
+    into one row, MODEL.SPLIT.full, for the tables of figures (provenance keeps the parts)."""
+    out = {}
+    for (model, split, run), r in results.items():
+        if FULL_TAG not in run:
+            out[model, split, run] = r
+            continue
+        key = (model, split, f"{model}.{split}.full")
+        merged = out.setdefault(key, {"seconds": {}})
+        merged.update({k: v for k, v in r.items() if k != "seconds"})
+        merged["seconds"].update(r["seconds"])
     return out
 
 
@@ -286,6 +322,7 @@ def provenance(results):
 
 
 def render(results):
+    raw, results = results, merge_parts(results)
     parts = [BEGIN, "",
              "_Generated by `python tools/make_results.py` from docs/results/*.json; do not "
              "edit by hand._", "",
@@ -334,7 +371,7 @@ def render(results):
         parts += ["Pixel models: exact -log p(x | y) in nats of their 32x32 images on the "
                   "validation examples their flagfile names (--valid_images), by step (of "
                   "their own batch size, 16).", "", *curves, ""]
-    parts += ["### How each row was measured", "", *provenance(results), "", END]
+    parts += ["### How each row was measured", "", *provenance(raw), "", END]
     return "\n".join(parts)
 
 
@@ -357,14 +394,22 @@ def main(argv):
     sys.path.insert(0, ROOT)
     from t2i_tf import checkpoint
 
+    unknown = set(FLAGS.full) - {*FULL_PARTS, "all"}
+    if unknown:
+        raise app.UsageError(f"--full: unknown part {', '.join(sorted(unknown))} (parts: "
+                             f"{', '.join(FULL_PARTS)}, or all)")
+    if FLAGS.full:
+        runs = [e for e in FULL_EVALUATIONS if "all" in FLAGS.full or e[3] in FLAGS.full]
+    else:
+        runs = [(*e, None) for e in EVALUATIONS]
     if not FLAGS.tables_only:
-        for model, split, extra in EVALUATIONS:
+        for model, split, extra, part in runs:
             if FLAGS.only and model not in FLAGS.only:
                 continue
             if not os.path.isdir(os.path.join(checkpoint.SHIPPED_MODELS_DIR, model)):
                 print(f"skipped {model}: not shipped under models/", flush=True)
                 continue
-            evaluate(model, split, extra)
+            evaluate(model, split, extra, part)
     write_tables(load_results())
     print(FLAGS.doc)
 
