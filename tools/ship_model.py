@@ -131,7 +131,10 @@ def main(argv):
         command = (FLAGS.eval_command.replace("SPLIT", result["split"]) if FLAGS.eval_command
                    else result["command"])
         table = "\n".join(f"| {name} | {value} |" for name, value in _figures(result))
-        sections.append(f"""### {result['split']} split ({result['images']:,} examples)
+        scored = result.get("queries", result["images"])
+        count = (f"{result['images']:,} examples" if scored == result["images"] else
+                 f"{result['images']:,} examples; caption metrics on the first {scored:,}")
+        sections.append(f"""### {result['split']} split ({count})
 
 Command: `{command}` (backend {result['backend']}, {datetime.date.today().isoformat()}).
 
