@@ -88,6 +88,10 @@ flags.DEFINE_integer("retrieval_samples", 1, "K of the log p(x | y) estimates ra
 flags.DEFINE_integer("ssim_samples", 50, "Prior samples per caption for SSIM.")
 flags.DEFINE_integer("attention_samples", 10, "Samples per caption for the attention report.")
 flags.DEFINE_integer("caption_samples", 10, "Samples per caption for the captions metric.")
+flags.DEFINE_float("temperature", 1.0, "Temperature of the samples that ssim, captions, "
+                   "attention and nearest draw: DRAW models' prior noise (z = mu + T sigma "
+                   "eps; 0 is the prior's mean), pixel models' softmax (> 0). 1 scores the "
+                   "model itself, as the papers did.")
 flags.DEFINE_integer("max_images", 0, "Score only the first N examples of the split (0: all).")
 flags.DEFINE_integer("max_queries", 0, "The caption metrics (retrieval, ssim, attention, "
                      "captions) score only the first N captions (0: every example scored); "
@@ -103,6 +107,7 @@ for _name in ("iw_samples", "retrieval_candidates", "retrieval_samples", "ssim_s
 flags.register_validator("max_images", lambda v: v >= 0, message="must be >= 0")
 flags.register_validator("max_queries", lambda v: v >= 0, message="must be >= 0")
 flags.register_validator("iw_max_images", lambda v: v >= 0, message="must be >= 0")
+flags.register_validator("temperature", lambda v: v >= 0, message="must be >= 0")
 flags.register_validator("metrics", lambda v: set(v) <= set(METRICS),
                          message=f"metrics are {', '.join(METRICS)}")
 
@@ -225,9 +230,14 @@ def main(argv):
         data, images, train, vocabulary = _load(captioned, data_name, need_train)
     if pixel:
         images = sampling.unit_images(images, model.levels)  # in [0, 1], for the pictures
-    bs, seed = FLAGS.batch_size, FLAGS.seed
+    bs, seed, temperature = FLAGS.batch_size, FLAGS.seed, FLAGS.temperature
+    if pixel and temperature == 0:
+        raise cli.UsageError("--temperature=0: a pixel model's softmax temperature must be "
+                             "positive (greedy decoding is sample --method=greedy)")
     result = {"model": FLAGS.model, "data": data_name, "split": FLAGS.split,
               "images": len(images), "backend": keras.backend.backend()}
+    if set(wanted) & {"ssim", "attention", "captions", "nearest"}:
+        result["temperature"] = temperature  # of the samples these metrics draw
     if captioned:  # the captions the caption metrics score: the first `queries`
         queries = min(FLAGS.max_queries or len(images), len(images))
         head = {k: v[:queries] for k, v in data.items()}
@@ -293,8 +303,8 @@ def main(argv):
             rows.append((f"retrieval by {ranking}: median rank", m["median_rank"], None))
     if "ssim" in wanted:
         unit = {**head, "images": images[:queries]}  # a pixel model's in [0, 1]
-        s = timed("ssim",
-                  lambda: ssim.caption_ssim(model, unit, FLAGS.ssim_samples, 5 * bs, seed))
+        s = timed("ssim", lambda: ssim.caption_ssim(model, unit, FLAGS.ssim_samples, 5 * bs,
+                                                    seed, temperature))
         result.update(ssim_mean=s["mean"], ssim_std=s["std"], ssim_samples=FLAGS.ssim_samples)
         rows.append((f"SSIM, {FLAGS.ssim_samples} samples per caption (mean, std)", s["mean"], s["std"]))
     if "attention" in wanted:
@@ -302,7 +312,7 @@ def main(argv):
             sample = (attention_report.sample_pixel_alpha if pixel
                       else attention_report.sample_alpha)
             alpha = sample(model, head["ids"], head["mask"], FLAGS.attention_samples, 5 * bs,
-                           seed)
+                           seed, temperature)
             weights = attention_report.word_weights(alpha)
             return alpha, weights, attention_report.attention_summary(
                 weights, head["ids"], head["mask"], vocabulary)
@@ -330,7 +340,7 @@ def main(argv):
             tensors = {k: head[k] for k in ("ids", "mask")}
             return (caption_accuracy.model_caption_accuracy(
                         model, tensors, head["captions"], classify, FLAGS.caption_samples,
-                        5 * bs, seed),
+                        5 * bs, seed, temperature),
                     caption_accuracy.caption_accuracy(images[:queries], head["captions"],
                                                       classify))
         drawn, real = timed("captions", run_captions)
@@ -345,14 +355,15 @@ def main(argv):
         def run_nearest():
             n = min(8, len(images))
             if pixel:
-                out = sampling.PixelCaptionSampler(model, "sample")(data["ids"][:n],
-                                                                    data["mask"][:n], seed=seed)
+                out = sampling.PixelCaptionSampler(model, "sample", temperature=temperature)(
+                    data["ids"][:n], data["mask"][:n], seed=seed)
                 samples = sampling.unit_images(out["images"], model.levels)
             elif captioned:
-                out = sampling.CaptionSampler(model)(data["ids"][:n], data["mask"][:n], seed=seed)
+                out = sampling.CaptionSampler(model, temperature)(data["ids"][:n],
+                                                                  data["mask"][:n], seed=seed)
                 samples = out["canvases"][-1]
             else:
-                samples = sampling.PriorSampler(model)(16, seed=seed)["canvases"][-1]
+                samples = sampling.PriorSampler(model, temperature)(16, seed=seed)["canvases"][-1]
             idx, dist = nearest.nearest_training(samples, train["images"])
             return samples, idx, dist
         samples, idx, dist = timed("nearest", run_nearest)

@@ -206,7 +206,7 @@ def test_evaluate_caption_model_on_generalization_split(align_workdir, tmp_path)
                  "--max_images=20", "--max_queries=8", "--iw_samples=2", "--batch_size=10",
                  "--metrics=elbo,iw_nll,retrieval,ssim,attention,nearest,captions",
                  "--retrieval_candidates=10", "--ssim_samples=2", "--attention_samples=2",
-                 "--caption_samples=2",
+                 "--caption_samples=2", "--temperature=0.5",
                  f"--out_dir={tmp_path}", f"--json_out={tmp_path}/eval.json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -214,6 +214,7 @@ def test_evaluate_caption_model_on_generalization_split(align_workdir, tmp_path)
         assert json.load(f) == summary
     assert summary["data"] == "captioned_mnist" and summary["images"] == 20
     assert summary["queries"] == 8  # the caption metrics: the first 8 captions of the 20
+    assert summary["temperature"] == 0.5  # of the samples ssim, captions and nearest drew
     assert summary["retrieval"]["num_candidates"] == 10
     assert 0 <= summary["retrieval"]["ratio"]["r@1"] <= summary["retrieval"]["ratio"]["r@5"] <= 100
     assert -1 <= summary["ssim_mean"] <= 1

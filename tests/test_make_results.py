@@ -159,3 +159,47 @@ def test_full_rejects_an_unknown_part(tool):
     tool.FLAGS.full = ["retrieval", "everything"]
     with pytest.raises(tool.app.UsageError, match="unknown part everything"):
         tool.main([])
+
+
+def test_samples_at_a_lower_temperature_get_their_own_table(tool):
+    base = caption_result("aligndraw_mnist_captions", "generalization")
+    cool = {k: v for k, v in base.items() if k != "retrieval"}
+    cool = {**cool, "temperature": 0.5, "ssim_mean": 0.52, "ssim_std": 0.15,
+            "captions": {**base["captions"], "samples": {"scene_right": 0.6,
+                                                         "scene_right (one digit)": 0.8,
+                                                         "scene_right (two digits)": 0.45}}}
+    name = "aligndraw_mnist_captions.generalization.ssim-captions.t0.5"
+    assert tool._run_name("aligndraw_mnist_captions", "generalization",
+                          ["--metrics=ssim,captions", "--temperature=0.5"]) == name
+    text = tool.render({("aligndraw_mnist_captions", "generalization", "x"): base,
+                        ("aligndraw_mnist_captions", "generalization", name): cool})
+    table = text.split("### Samples at a lower prior temperature")[1].split("###")[0]
+    assert ("| aligndraw_mnist_captions | generalization (1,000 x 10) | 1 | 0.410 ± 0.200 | "
+            "50.0% | 70.0% | 30.0% |") in table
+    assert ("| aligndraw_mnist_captions | generalization (1,000 x 10) | 0.5 | 0.520 ± 0.150 | "
+            "60.0% | 80.0% | 45.0% |") in table
+    captions = text.split("### Do the samples show")[1].split("###")[0]
+    ours = [l for l in captions.splitlines() if l.startswith("| aligndraw_mnist_captions |")]
+    assert len(ours) == 1 and "| 50.0% |" in ours[0]  # the papers' protocol: temperature 1
+
+
+def test_heavy_runs_score_the_first_captions_only(tool, monkeypatch):
+    seen = []
+
+    class Done(Exception):
+        pass
+
+    def fake_run(args, **kwargs):
+        seen.append(args)
+        raise Done
+
+    monkeypatch.setattr(tool.subprocess, "run", fake_run)
+    tool.FLAGS.heavy_max_images = 300
+    for extra in (["--metrics=ssim,captions", "--temperature=0.5"], ["--metrics=elbo"]):
+        with pytest.raises(Done):
+            tool.evaluate("aligndraw_mnist_captions", "test", extra)
+    assert "--max_queries=300" in seen[0] and "--temperature=0.5" in seen[0]
+    assert not any(a.startswith("--max_queries") for a in seen[1])
+    with pytest.raises(Done):
+        tool.evaluate(*tool.FULL_EVALUATIONS[0])
+    assert "--max_queries=0" in seen[2] and "--iw_max_images=0" in seen[2]

@@ -85,6 +85,35 @@ def test_caption_ssim_on_a_tiny_model():
     assert ssim.caption_ssim(model, data, num_samples=4, batch_size=8)["pairs"] == 12
 
 
+def test_samples_at_a_temperature_scale_the_prior_noise():
+    import keras
+    from keras import ops
+
+    from t2i_tf.models.align_draw import AlignDraw
+
+    model = AlignDraw(image_shape=(12, 12), steps=2, enc_units=8, dec_units=8, z_dim=3,
+                      read_n=2, write_n=2, vocab_size=6, embed_dim=4, lang_units=4,
+                      align_units=8, seed=0)
+    model.build()
+    data = {"ids": np.array([[2, 3, 4], [5, 2, 0]], np.int32),
+            "mask": np.array([[1, 1, 1], [1, 1, 0]], bool)}
+    rows = np.repeat(np.arange(2), 3)
+
+    def draw(temperature):
+        (_, _, canvases), = ssim.samples_per_caption(model, data, 3, 100, 0, temperature)
+        return canvases.reshape(6, 12, 12)
+
+    eps = keras.random.normal((2, 6, 3), seed=0)  # call 0's noise (likelihood.noise)
+    for t in (0.5, 1.0):
+        expected = model.generate(data["ids"][rows], data["mask"][rows], t * eps)
+        np.testing.assert_allclose(draw(t), ops.convert_to_numpy(expected["canvases"][-1]),
+                                   rtol=1e-5, atol=1e-6)
+    mean = draw(0.0).reshape(2, 3, 12, 12)  # the prior's mean: one image per caption
+    np.testing.assert_array_equal(mean, np.repeat(mean[:, :1], 3, axis=1))
+    varied = draw(1.0).reshape(2, 3, 12, 12)
+    assert not np.allclose(varied[:, 0], varied[:, 1])
+
+
 def test_colour_ssim_is_the_mean_over_channels():
     rng = np.random.default_rng(4)
     a, b = rng.random((2, 3, 16, 16, 3))

@@ -148,5 +148,8 @@ def test_flags_that_do_not_fit_a_pixel_model_are_one_line(workdir, tmp_path):
     result = run("t2i_tf.sample", f"--model={workdir}", f"--caption={CAPTIONS[0]}",
                  "--method=greedy", "--beam=2", f"--out={tmp_path}", backend="jax")
     assert_one_line_error(result, "--beam=2")
+    result = run("t2i_tf.sample", f"--model={workdir}", f"--caption={CAPTIONS[0]}",
+                 "--temperature=0", f"--out={tmp_path}", backend="jax")
+    assert_one_line_error(result, "--temperature=0", "--method=greedy")
     result = run("t2i_tf.sample", f"--model={workdir}", f"--out={tmp_path}", backend="jax")
     assert_one_line_error(result, "--caption")

@@ -35,6 +35,7 @@ flags.DEFINE_string("machine", None, "Where it trained.", required=True)
 flags.DEFINE_string("paper", "", "The paper's figure to set beside ours.")
 flags.DEFINE_string("notes", "", "Anything a user must know (Markdown).")
 flags.DEFINE_integer("batch_size", 100, "Training batch size (for the epoch count).")
+flags.DEFINE_string("models_dir", checkpoint.SHIPPED_MODELS_DIR, "Where NAME/ is written.")
 
 DATA = {
     "binarized_mnist": ("binarized MNIST train (50,000 images, the fixed binarization of "
@@ -103,7 +104,7 @@ def _last_validation(record):
 
 def main(argv):
     del argv
-    target = os.path.join(checkpoint.SHIPPED_MODELS_DIR, FLAGS.name)
+    target = os.path.join(FLAGS.models_dir, FLAGS.name)
     os.makedirs(target, exist_ok=True)
     files = [checkpoint.CONFIG, checkpoint.WEIGHTS]
     if os.path.exists(os.path.join(FLAGS.workdir, checkpoint.VOCABULARY)):
@@ -134,6 +135,8 @@ def main(argv):
         scored = result.get("queries", result["images"])
         count = (f"{result['images']:,} examples" if scored == result["images"] else
                  f"{result['images']:,} examples; caption metrics on the first {scored:,}")
+        if result.get("temperature", 1.0) != 1:
+            count += f"; samples at temperature {result['temperature']:g}"
         sections.append(f"""### {result['split']} split ({count})
 
 Command: `{command}` (backend {result['backend']}, {datetime.date.today().isoformat()}).

@@ -21,7 +21,7 @@ from t2i_tf import jit, sampling
 from t2i_tf.metrics import likelihood
 
 
-def sample_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0):
+def sample_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0, temperature=1.0):
     """Word weights while drawing num_samples images from the prior for every caption.
 
     Args:
@@ -29,6 +29,7 @@ def sample_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0):
       ids, mask: (n, L) captions.
       batch_size: samples per compiled call (whole captions: at least num_samples).
       seed: noise seed; drawn per call index, so results depend on batch_size.
+      temperature: z_t = mu_t + temperature sigma_t eps_t (1: the model's prior).
 
     Returns:
       float32 (n, S, T, L).
@@ -36,16 +37,17 @@ def sample_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0):
     alphas = jit.compile_method(model, lambda i, k, e: model.generate(i, k, e)["alpha"])
 
     def draw(index, ids, mask):
-        eps = likelihood.noise(model, len(ids), seed, index)
+        eps = temperature * likelihood.noise(model, len(ids), seed, index)
         return np.asarray(keras.ops.convert_to_numpy(alphas(ids, mask, eps))).transpose(1, 0, 2)
 
     return _per_caption(draw, ids, mask, num_samples, batch_size)
 
 
-def sample_pixel_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0):
+def sample_pixel_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0,
+                       temperature=1.0):
     """A pixel model's word weights, per image row, over num_samples images per caption.
 
-    The images are drawn by ancestral sampling at temperature 1 (the compiled
+    The images are drawn by ancestral sampling at the softmax temperature (the compiled
     t2i_tf.sampling.PixelCaptionSampler), then the model's `attention_weights` gives the
     alpha with which each pixel was drawn, and each image row's pixels are averaged.
 
@@ -58,7 +60,7 @@ def sample_pixel_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0)
     Returns:
       float32 (n, S, H, L).
     """
-    sampler = sampling.PixelCaptionSampler(model, "sample")
+    sampler = sampling.PixelCaptionSampler(model, "sample", temperature=temperature)
     height, width = model.image_shape
 
     def row_means(images, ids, mask):

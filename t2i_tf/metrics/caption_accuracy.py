@@ -195,13 +195,14 @@ def caption_accuracy(canvases, captions, classify):
 
 
 def model_caption_accuracy(model, data, captions, classify, num_samples=10, batch_size=500,
-                           seed=0):
-    """caption_accuracy of num_samples prior samples per caption (ssim.samples_per_caption)."""
+                           seed=0, temperature=1.0):
+    """caption_accuracy of num_samples prior samples per caption (ssim.samples_per_caption,
+    at `temperature`)."""
     from t2i_tf.metrics import ssim
 
     canvases, repeated = [], []
     for start, stop, chunk in ssim.samples_per_caption(model, data, num_samples, batch_size,
-                                                       seed):
+                                                       seed, temperature):
         canvases.append(chunk.reshape(-1, *chunk.shape[2:]))
         repeated += [c for c in captions[start:stop] for _ in range(num_samples)]
     return caption_accuracy(np.concatenate(canvases), repeated, classify)

@@ -74,18 +74,18 @@ def colour_ssim(a, b, **kwargs):
     return ssim(np.moveaxis(a, -1, -3), np.moveaxis(b, -1, -3), **kwargs).mean(axis=-1)
 
 
-def samples_per_caption(model, data, num_samples, batch_size=500, seed=0):
+def samples_per_caption(model, data, num_samples, batch_size=500, seed=0, temperature=1.0):
     """Yields (start, stop, canvases (stop - start, S, B, A)): num_samples images in [0, 1]
     for each caption of data (dict with ids and mask), in compiled calls of about
     batch_size samples (whole captions).
 
-    DRAW models: final canvases sigmoid(c_T) from the prior; the noise of call `index` is
-    likelihood.noise(model, rows, seed, index). Pixel models (with next_pixel): ancestral
-    samples at temperature 1 (t2i_tf.sampling.PixelCaptionSampler), pixel values v shown as
-    v / (V - 1); the uniforms of call `index` come from numpy's Generator seeded
-    seed * 1000003 + index."""
+    DRAW models: final canvases sigmoid(c_T) from the prior, z_t = mu_t + temperature
+    sigma_t eps_t; the noise eps of call `index` is likelihood.noise(model, rows, seed,
+    index). Pixel models (with next_pixel): ancestral samples at the softmax temperature
+    (t2i_tf.sampling.PixelCaptionSampler), pixel values v shown as v / (V - 1); the
+    uniforms of call `index` come from numpy's Generator seeded seed * 1000003 + index."""
     if hasattr(model, "next_pixel"):
-        sampler = sampling.PixelCaptionSampler(model, "sample")
+        sampler = sampling.PixelCaptionSampler(model, "sample", temperature=temperature)
 
         def final(ids, mask, index):
             images = sampler(ids, mask, seed=seed * 1000003 + index)["images"]
@@ -95,7 +95,8 @@ def samples_per_caption(model, data, num_samples, batch_size=500, seed=0):
             model, lambda ids, mask, eps: model.generate(ids, mask, eps)["canvases"][-1])
 
         def final(ids, mask, index):
-            return generate(ids, mask, likelihood.noise(model, len(ids), seed, index))
+            return generate(ids, mask,
+                            temperature * likelihood.noise(model, len(ids), seed, index))
 
     ids, mask = (np.asarray(data[k]) for k in ("ids", "mask"))
     per_call = min(max(1, batch_size // num_samples), len(ids))  # captions per call
@@ -109,7 +110,7 @@ def samples_per_caption(model, data, num_samples, batch_size=500, seed=0):
                                             *canvases.shape[1:])[:stop - start]
 
 
-def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0):
+def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0, temperature=1.0):
     """SSIM between samples from the prior P(x | y_j) and caption j's true image.
 
     Args:
@@ -122,6 +123,7 @@ def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0):
         a pixel model's ancestral sample.
       batch_size: samples generated per compiled call (whole captions: at least S).
       seed: noise seed; noise is drawn per call index, so results depend on batch_size.
+      temperature: of the samples (samples_per_caption); 1 samples the model itself.
 
     Returns:
       dict: mean and std (population) of SSIM over all n S (caption, sample) pairs,
@@ -131,7 +133,7 @@ def caption_ssim(model, data, num_samples=50, batch_size=500, seed=0):
     score = colour_ssim if images.ndim == 4 else ssim  # (n, B, A, C) colour images
     values = [score(canvases, images[start:stop, None])  # (captions, S)
               for start, stop, canvases in samples_per_caption(model, data, num_samples,
-                                                               batch_size, seed)]
+                                                               batch_size, seed, temperature)]
     v = np.concatenate(values)
     return {"mean": float(v.mean()), "std": float(v.std()), "pairs": int(v.size),
             "per_caption": v.mean(axis=1)}
