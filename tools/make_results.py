@@ -294,15 +294,16 @@ def relations_table(results):
 
 def temperature_table(results):
     """SSIM and scenes right of each caption model's samples by temperature, where a run at
-    a temperature other than 1 exists for that model and split."""
+    a temperature other than 1 exists for that model, split and set of captions."""
     runs = {}
     for (model, split, *_), r in results.items():
         if "captions" in r or "ssim_mean" in r:
-            runs.setdefault((model, split), {})[_temperature(r)] = r
+            scored = r.get("queries", r["images"])
+            runs.setdefault((model, split, scored), {})[_temperature(r)] = r
     lines = ["| model | split (captions x samples) | temperature | SSIM (mean ± std) | "
              "scenes right | one-digit scenes right | two-digit scenes right |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-    for (model, split), by_t in runs.items():
+    for (model, split, _), by_t in runs.items():
         if len(by_t) < 2:
             continue
         for t in sorted(by_t, reverse=True):
