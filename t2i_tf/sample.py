@@ -53,9 +53,9 @@ from absl import flags  # noqa: E402
 from t2i_tf import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
-# sample's prior temperature for DRAW models: alignDRAW's samples at 0.5 are right in 95% of
-# seen and 56% of held-out scenes against 82% and 43% at 1 (docs/RESULTS.md, "Samples at a
-# lower prior temperature"), and still vary in place and style.
+# sample's prior temperature for DRAW models: the shipped alignDRAW's samples at 0.5 are
+# right in 95% of seen and 59% of held-out scenes against 83% and 46% at 1 (docs/RESULTS.md,
+# "Samples at a lower prior temperature"), and still vary in place and style.
 DRAW_TEMPERATURE = 0.5
 flags.DEFINE_string("model", None, "A model folder, or the name of one under models/; "
                     "default aligndraw_mnist_captions with captions, draw_mnist without.")
