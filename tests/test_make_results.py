@@ -155,6 +155,26 @@ def test_whole_split_parts_make_one_row_and_keep_their_provenance(tool, tmp_path
     assert "`python -m s` | 60.0 min (iw_nll 2000 s, ssim 1500 s)" in text
 
 
+def test_full_and_splits_pick_the_whole_split_runs(tool, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tool, "evaluate", lambda *run: calls.append(run))
+    monkeypatch.setattr(tool, "write_tables", lambda results: None)
+    tool.FLAGS.full, tool.FLAGS.splits = ["all"], ["generalization"]
+    tool.main([])
+    assert {(model, split, part) for model, split, _, part in calls} == {
+        (model, "generalization", part)
+        for model in ("aligndraw_mnist_captions", "noaligndraw_mnist_captions",
+                      "alignpixelrnn_mnist_captions") for part in ("retrieval", "samples")}
+    pixel = [extra for model, _, extra, part in calls if "pixel" in model and part == "samples"]
+    assert pixel == [["--metrics=nll,ssim,attention,nearest,captions"]]
+    calls.clear()
+    tool.FLAGS.full, tool.FLAGS.splits = ["retrieval"], []
+    tool.FLAGS.only = ["aligndraw_mnist_captions"]
+    tool.main([])
+    assert [(split, part) for _, split, _, part in calls] == [
+        ("test", "retrieval"), ("generalization", "retrieval")]
+
+
 def test_full_rejects_an_unknown_part(tool):
     tool.FLAGS.full = ["retrieval", "everything"]
     with pytest.raises(tool.app.UsageError, match="unknown part everything"):

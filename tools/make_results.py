@@ -4,6 +4,7 @@
   python tools/make_results.py --tables_only      # the tables from docs/results/*.json
   python tools/make_results.py --only=aligndraw_mnist_captions --heavy_max_images=300
   python tools/make_results.py --full=retrieval --only=aligndraw_mnist_captions  # whole split
+  python tools/make_results.py --full=all --splits=generalization   # every caption of it
 
 Each evaluation is one `python -m t2i_tf.evaluate` run in a subprocess (its exact command,
 wall time, machine and date are kept in docs/results/MODEL.SPLIT.json beside its figures,
@@ -37,9 +38,10 @@ flags.DEFINE_list("only", [], "Evaluate only these models (default: every one be
 flags.DEFINE_integer("max_images", 0, "Score only the first N examples of each split (0: all).")
 flags.DEFINE_integer("heavy_max_images", 1000, "Captions scored by the retrieval, SSIM, "
                      "caption and importance-sampling runs (0: the whole split).")
-flags.DEFINE_list("full", [], "Run instead the whole-test-split evaluations (no "
+flags.DEFINE_list("full", [], "Run instead the whole-split evaluations (FULL_SPLITS; no "
                   "--heavy_max_images cut) of these parts: retrieval, samples, or all; "
                   "parts are separate runs, so two can go side by side on two cores.")
+flags.DEFINE_list("splits", [], "Run only the evaluations of these splits (default: all).")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the evaluations.")
 flags.DEFINE_string("machine", None, "Machine description for the tables; default: detected.")
 
@@ -64,13 +66,20 @@ EVALUATIONS += [("alignpixelrnn_mnist_captions", "valid", ["--metrics=nll"]),
                 ("alignpixelrnn_mnist_captions", "test", [f"--metrics={PIXEL_METRICS}"]),
                 ("alignpixelrnn_mnist_captions", "generalization", [f"--metrics={PIXEL_METRICS}"])]
 
-# The whole test split (issue 4: all 10,000 captions), in two parts of about equal cost on
-# the CPU: retrieval (a million likelihoods), and everything else.
+# Whole splits (issue 4: every caption, no --heavy_max_images cut), each in two parts of
+# about equal cost on the CPU: retrieval (100 likelihoods per caption: a million on the
+# 10,000 captions of test), and everything else. Parts are separate runs, so two can go side
+# by side on two cores. The generalization split holds 1,000 captions.
 FULL_PARTS = {"retrieval": "retrieval",
               "samples": "elbo,iw_nll,ssim,attention,nearest,captions"}
-FULL_EVALUATIONS = [(model, "test", [f"--metrics={metrics}"], part)
-                    for model in ("aligndraw_mnist_captions",)
-                    for part, metrics in FULL_PARTS.items()]
+PIXEL_FULL_PARTS = {"retrieval": "retrieval", "samples": "nll,ssim,attention,nearest,captions"}
+FULL_SPLITS = {"aligndraw_mnist_captions": ("test", "generalization"),
+               "noaligndraw_mnist_captions": ("generalization",),
+               "alignpixelrnn_mnist_captions": ("generalization",)}
+FULL_EVALUATIONS = [(model, split, [f"--metrics={metrics}"], part)
+                    for model, splits in FULL_SPLITS.items() for split in splits
+                    for part, metrics in (PIXEL_FULL_PARTS if "pixel" in model
+                                          else FULL_PARTS).items()]
 FULL_TAG = ".full-"
 
 DATA_NAMES = {  # evaluate's "data" -> how the tables name it
@@ -456,7 +465,8 @@ def main(argv):
         runs = [(*e, None) for e in EVALUATIONS]
     if not FLAGS.tables_only:
         for model, split, extra, part in runs:
-            if FLAGS.only and model not in FLAGS.only:
+            if (FLAGS.only and model not in FLAGS.only) or (FLAGS.splits and
+                                                            split not in FLAGS.splits):
                 continue
             if not os.path.isdir(os.path.join(checkpoint.SHIPPED_MODELS_DIR, model)):
                 print(f"skipped {model}: not shipped under models/", flush=True)
