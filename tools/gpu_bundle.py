@@ -6,7 +6,9 @@ flagfile, into a folder git ignores (gpu_bundle/ by default):
   OUT/wheels/  the keras, namex and optree wheels for CPython 3.12 on manylinux x86_64, at
                the versions of requirements.txt (`pip download --no-deps --only-binary`);
                the machine's image already has keras's other needs (numpy, absl-py, rich,
-               h5py, ml-dtypes, packaging) and JAX with CUDA.
+               h5py, ml-dtypes, packaging; typing-extensions for optree), pillow (for
+               t2i_tf/visualize.py) and JAX with CUDA. README.md says how the recipe was
+               rehearsed on a CPU with Python 3.12 and JAX 0.11.2 and nothing more.
   OUT/data/    the data files the flagfile's --data reads (mnist/ or binarized_mnist/).
   OUT/train.sh the command that installs the wheels and trains there; run it from the
                checkout: `bash gpu_bundle/train.sh runs/NAME [more train flags]`.
