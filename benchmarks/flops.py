@@ -143,7 +143,7 @@ def measure_peak(n=2048, repeats=7):
     a, b = (keras.ops.convert_to_tensor(rng.standard_normal((n, n), np.float32))
             for _ in range(2))
     # The product itself, not a reduction of it: XLA fuses a reduction into the dot and
-    # emits a loop that runs at half the speed of its matmul (35 against 69 GFLOP/s on one
+    # emits a loop that runs at half the speed of its matmul (35 against 64-69 GFLOP/s on one
     # core of the build machine at n = 2,048).
     matmul = _compiled_matmul()
     keras.ops.convert_to_numpy(matmul(a, b))  # compile; the copy waits for the device
