@@ -3,7 +3,7 @@
   python tools/make_results.py                    # every evaluation below, then the tables
   python tools/make_results.py --tables_only      # the tables from docs/results/*.json
   python tools/make_results.py --only=aligndraw_mnist_captions --heavy_max_images=300
-  python tools/make_results.py --full=retrieval --only=aligndraw_mnist_captions  # whole split
+  python tools/make_results.py --full=retrieval --only=aligndraw_mnist_captions --splits=test
   python tools/make_results.py --full=all --splits=generalization   # every caption of it
 
 Each evaluation is one `python -m t2i_tf.evaluate` run in a subprocess (its exact command,
@@ -70,16 +70,22 @@ EVALUATIONS += [("alignpixelrnn_mnist_captions", "valid", ["--metrics=nll"]),
 # about equal cost on the CPU: retrieval (100 likelihoods per caption: a million on the
 # 10,000 captions of test), and everything else. Parts are separate runs, so two can go side
 # by side on two cores. The generalization split holds 1,000 captions.
-FULL_PARTS = {"retrieval": "retrieval",
-              "samples": "elbo,iw_nll,ssim,attention,nearest,captions"}
-PIXEL_FULL_PARTS = {"retrieval": "retrieval", "samples": "nll,ssim,attention,nearest,captions"}
-FULL_SPLITS = {"aligndraw_mnist_captions": ("test", "generalization"),
-               "noaligndraw_mnist_captions": ("generalization",),
-               "alignpixelrnn_mnist_captions": ("generalization",)}
-FULL_EVALUATIONS = [(model, split, [f"--metrics={metrics}"], part)
-                    for model, splits in FULL_SPLITS.items() for split in splits
-                    for part, metrics in (PIXEL_FULL_PARTS if "pixel" in model
-                                          else FULL_PARTS).items()]
+FULL_PARTS = ("retrieval", "samples")
+FULL_SPLITS = {  # model -> (its caption metrics, the splits scored whole)
+    "aligndraw_mnist_captions": (CAPTION_METRICS, ("test", "generalization")),
+    "noaligndraw_mnist_captions": (CAPTION_METRICS, ("generalization",)),
+    "alignpixelrnn_mnist_captions": (PIXEL_METRICS, ("generalization",))}
+
+
+def _full_metrics(metrics, part):
+    """The --metrics of one part of a whole-split run: retrieval, or all the others."""
+    return "retrieval" if part == "retrieval" else ",".join(
+        m for m in metrics.split(",") if m != "retrieval")
+
+
+FULL_EVALUATIONS = [(model, split, [f"--metrics={_full_metrics(metrics, part)}"], part)
+                    for model, (metrics, splits) in FULL_SPLITS.items() for split in splits
+                    for part in FULL_PARTS]
 FULL_TAG = ".full-"
 
 DATA_NAMES = {  # evaluate's "data" -> how the tables name it
