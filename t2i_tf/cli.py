@@ -12,8 +12,12 @@ class UsageError(Exception):
     """Bad flag values or input that a binary refuses before doing any work."""
 
 
+class RunError(Exception):
+    """A run that cannot go on, for a reason its message states and the user can act on."""
+
+
 # OSError: an unwritable or missing output path. Anything else is a bug and keeps its traceback.
-EXPECTED = (DataError, CheckpointError, UsageError, OSError)
+EXPECTED = (DataError, CheckpointError, UsageError, RunError, OSError)
 
 
 def run(main):

@@ -18,6 +18,9 @@ Metrics (nats per image; the papers' protocols, see docs/RESULTS.md):
              candidates (the true one and its nearest neighbours in pixel space), ranked by
              log p(x | y) - log p(x | y_mean) and by log p(x | y); R@1/5/10/50, median rank.
              Pixel models rank by their exact log p(x | y) (--retrieval_samples unused).
+             Captioned MNIST adds retrieval.scenes: the ceiling of a ranker that knows each
+             image's scene (content_oracle), and the ratio's ranks among the candidates
+             of other scenes only (scene_ranks; R@1 there: the true image above them all).
   ssim       caption models: --ssim_samples prior samples per caption against its image
              (pixel models: ancestral samples at temperature 1, in [0, 1] as v / (V - 1)).
   attention  caption models: words by attention weight, and which words draw it most,
@@ -194,6 +197,7 @@ def main(argv):
     import numpy as np
 
     from t2i_tf import checkpoint, sampling, visualize
+    from t2i_tf.data import captioned_mnist
     from t2i_tf.metrics import (attention_report, caption_accuracy, likelihood, nearest,
                                 retrieval, ssim)
 
@@ -297,6 +301,14 @@ def main(argv):
                                                  "num_samples", "feature_space")}
         if pixel:
             result["retrieval"]["exact_likelihood"] = True
+        if data_name not in COCO_DATA:  # captioned MNIST: how much of the ranking reads scenes
+            keys = captioned_mnist.scene_keys(data["captions"])
+            other = retrieval.scene_ranks(r["scores"] - r["mean_scores"], r["shortlist"], keys)
+            result["retrieval"]["scenes"] = {
+                "oracle": retrieval.content_oracle(r["shortlist"], keys),
+                "ratio_among_other_scenes": retrieval.metrics_of_ranks(other)}
+            rows.append(("retrieval by ratio: true image above every other scene's, %",
+                         result["retrieval"]["scenes"]["ratio_among_other_scenes"]["r@1"], None))
         for ranking in ("ratio", "likelihood"):
             m = r[ranking]
             rows += [(f"retrieval by {ranking}: R@{k}, %", m[f"r@{k}"], None) for k in (1, 5, 10, 50)]

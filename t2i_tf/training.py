@@ -5,6 +5,10 @@ Interruptions: SIGINT and SIGTERM (and the wall-time budget) end the current ste
 checkpoint and return; running the same command again resumes from it, with the same
 batches the uninterrupted run would have used (see t2i_tf.data.datasets).
 
+Divergence: a chunk whose training or validation loss is not finite writes nothing (no
+checkpoint, record, summary or samples) and raises TrainingDiverged, so the last good
+checkpoint is kept: a NaN once written over it would have lost the whole run.
+
 Distributed runs (t2i_tf.distribute) call `train` inside the strategy's scope in every
 process; only the chief writes to the workdir, and every process resumes from it.
 """
@@ -19,9 +23,13 @@ import time
 import keras
 import numpy as np
 
-from t2i_tf import checkpoint, distribute, jit, sampling, summaries, visualize
+from t2i_tf import checkpoint, cli, distribute, jit, sampling, summaries, visualize
 
 METRICS = "metrics.jsonl"
+
+
+class TrainingDiverged(cli.RunError):
+    """A chunk of training ended with a loss that is not finite; nothing of it was written."""
 
 
 class _Stopper(keras.callbacks.Callback):
@@ -159,6 +167,7 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
     try:
         step = int(optimizer.iterations.numpy())
         while step < train_steps and stopper.reason is None:
+            good_step = step
             chunk = min(steps_per_epoch - step % steps_per_epoch, train_steps - step)
             print(f"steps {step}-{step + chunk} of {train_steps}")
             make_stream = functools.partial(data.train_batches, batch_size, seed,
@@ -175,6 +184,14 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
                 **{f"train/{k}": float(v[-1]) for k, v in history.history.items()},
                 **{f"valid/{k}": float(v) for k, v in valid.items()},
             }
+            bad = sorted(k for k, v in record.items() if k != "step" and not np.isfinite(v))
+            if bad:
+                raise TrainingDiverged(
+                    f"training diverged between steps {good_step} and {step} ({', '.join(bad)} "
+                    f"not finite); nothing of those steps was written, and {workdir} keeps "
+                    + (f"the checkpoint of step {good_step}" if good_step else
+                       "the initial weights")
+                    + ": lower --learning_rate or --clipnorm and run again")
             if chief:
                 _write_epoch(workdir, model, optimizer, data, record, writer,
                              _preview(model, data, sampler, num_grid_samples, seed), tracer,

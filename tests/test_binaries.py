@@ -79,6 +79,23 @@ def test_train_resumes_from_checkpoint(workdir, tmp_path):
     assert [r["step"] for r in records(copy)] == [2, 4, 6]
 
 
+def test_train_stops_on_divergence_and_keeps_the_last_checkpoint(workdir, tmp_path):
+    # Adam at a rate of 1e30 sends the weights to +-1e30 in one step: the loss is not finite.
+    import shutil
+
+    copy = str(tmp_path / "diverged")
+    shutil.copytree(workdir, copy)
+    with open(os.path.join(copy, "checkpoint.npz"), "rb") as f:
+        before = f.read()
+    result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={copy}",
+                 "--train_steps=6", "--learning_rate=1e30", backend="jax")
+    assert_one_line_error(result, "diverged between steps 4 and 6",
+                          "keeps the checkpoint of step 4")
+    with open(os.path.join(copy, "checkpoint.npz"), "rb") as f:
+        assert f.read() == before
+    assert [r["step"] for r in records(copy)] == [2, 4]
+
+
 def test_train_without_xla_on_tensorflow(tmp_path):
     result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={tmp_path}",
                  "--train_steps=2", "--nojit_compile")
@@ -217,6 +234,12 @@ def test_evaluate_caption_model_on_generalization_split(align_workdir, tmp_path)
     assert summary["temperature"] == 0.5  # of the samples ssim, captions and nearest drew
     assert summary["retrieval"]["num_candidates"] == 10
     assert 0 <= summary["retrieval"]["ratio"]["r@1"] <= summary["retrieval"]["ratio"]["r@5"] <= 100
+    scenes = summary["retrieval"]["scenes"]
+    assert 0 < scenes["oracle"]["r@1"] <= 100 and scenes["oracle"]["mean_equals"] >= 1
+    # leaving out the true scene's other images can only raise the true image's rank
+    for k in (1, 5, 10, 50):
+        assert (scenes["ratio_among_other_scenes"][f"r@{k}"]
+                >= summary["retrieval"]["ratio"][f"r@{k}"])
     assert -1 <= summary["ssim_mean"] <= 1
     assert set(summary["seconds"]) == {"elbo", "iw_nll", "retrieval", "ssim", "attention",
                                        "nearest", "captions"}

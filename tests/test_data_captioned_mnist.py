@@ -377,3 +377,10 @@ def test_fifty_training_epochs_never_show_a_held_out_combination(fake_files):
     assert len(seen) == len(ALL_CAPTIONS) - len(HELD_OUT_CAPTIONS)  # all the others do occur
     first = next(data.train_batches(100, seed=0))[0]
     assert np.array_equal(first["ids"], data.epoch(0)["ids"][:100])
+
+
+def test_scene_is_one_form_for_converse_captions():
+    assert cm.scene("the digit 3 is on the right of the digit 5 .") == (5, "left", 3)
+    assert cm.scene("the digit 5 is on the left of the digit 3 .") == (5, "left", 3)
+    assert cm.scene("the digit 0 is at the bottom of the digit 9 .") == (9, "top", 0)
+    assert cm.scene("the digit 8 is at the top right of the image .") == (8, "top right", None)

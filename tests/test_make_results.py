@@ -173,12 +173,41 @@ def test_full_and_splits_pick_the_whole_split_runs(tool, monkeypatch):
     tool.main([])
     assert [(split, part) for _, split, _, part in calls] == [
         ("test", "retrieval"), ("generalization", "retrieval")]
+    calls.clear()
+    tool.FLAGS.full, tool.FLAGS.splits, tool.FLAGS.only = ["samples"], ["test"], []
+    tool.main([])
+    assert {(model, split, part) for model, split, _, part in calls} == {
+        (model, "test", "samples") for model in ("aligndraw_mnist_captions",
+                                                 "noaligndraw_mnist_captions",
+                                                 "alignpixelrnn_mnist_captions")}
 
 
 def test_full_rejects_an_unknown_part(tool):
     tool.FLAGS.full = ["retrieval", "everything"]
     with pytest.raises(tool.app.UsageError, match="unknown part everything"):
         tool.main([])
+
+
+def test_splits_rejects_an_unknown_split(tool, monkeypatch):
+    monkeypatch.setattr(tool, "evaluate", lambda *run: pytest.fail("nothing should run"))
+    tool.FLAGS.full, tool.FLAGS.splits = ["all"], ["test", "generalisation"]
+    with pytest.raises(tool.app.UsageError, match="unknown split generalisation"):
+        tool.main([])
+
+
+def test_the_content_oracle_sits_in_the_retrieval_table(tool):
+    os.makedirs(tool.FLAGS.results_dir)
+    row = {"split": "test", "images": 10000, "queries": 300, "scenes": 232, "r@1": 26.4,
+           "r@5": 62.2, "r@10": 69.7, "r@50": 95.2, "median_rank": 3.0, "mean_equals": 22.3,
+           "median_equals": 7.0}
+    with open(os.path.join(tool.FLAGS.results_dir, tool.ORACLE_JSON), "w") as f:
+        json.dump({"rows": [row], "command": "python tools/retrieval_oracle.py", "wall_s": 30,
+                   "machine": "m", "date": "d"}, f)
+    text = tool.render({("aligndraw_mnist_captions", "test", "x"):
+                        caption_result("aligndraw_mnist_captions", "test")})
+    assert ("| MNIST with captions, test (300 of 10,000) | the true scene first, ties at random "
+            "| 26.4 | 62.2 | 69.7 | 95.2 | 3 | |") in text
+    assert "| content oracle (no model) | test | `python tools/retrieval_oracle.py` |" in text
 
 
 def test_samples_at_a_lower_temperature_get_their_own_table(tool):

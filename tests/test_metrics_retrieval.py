@@ -32,6 +32,50 @@ SCORES = np.array([[5.0, 1.0, 2.0, 3.0],   # true first: rank 1
                    [7.0, 7.0, 7.0, 7.0]])  # all tied: rank 1
 
 
+def test_content_oracle_by_hand():
+    keys = np.array([0, 0, 1, 0, 2, 1, 0])
+    shortlist = np.array([[0, 1, 2, 3],    # keys 0 0 1 0: m = 3
+                          [2, 5, 0, 4],    # keys 1 1 0 2: m = 2
+                          [4, 0, 1, 2],    # keys 2 0 0 1: m = 1
+                          [6, 0, 1, 3],    # keys 0 0 0 0: m = 4
+                          [3, 6, 0, 1]])   # m = 4
+    out = retrieval.content_oracle(shortlist, keys, ks=(1, 2, 3, 4))
+    # P(rank <= r) = mean over the rows of min(1, r / m)
+    expected = {"r@1": 100 * (1 / 3 + 1 / 2 + 1 + 1 / 4 + 1 / 4) / 5,
+                "r@2": 100 * (2 / 3 + 1 + 1 + 1 / 2 + 1 / 2) / 5,
+                "r@3": 100 * (1 + 1 + 1 + 3 / 4 + 3 / 4) / 5, "r@4": 100.0}
+    for k, v in expected.items():
+        assert out[k] == pytest.approx(v)
+    assert out["median_rank"] == 2.0  # P(rank <= 1) = 46.7% < 50% <= P(rank <= 2)
+    assert out["mean_equals"] == pytest.approx(2.8) and out["median_equals"] == 3.0
+
+
+def test_content_oracle_matches_random_tie_breaking():
+    rng = np.random.default_rng(0)
+    n, c = 60, 20
+    keys = rng.integers(0, 4, size=n)
+    shortlist = np.stack([np.r_[i, rng.permutation(np.delete(np.arange(n), i))[:c - 1]]
+                          for i in range(n)])
+    same = keys[shortlist] == keys[shortlist[:, :1]]
+    # the oracle simulated: the equal candidates first, in a random order (priorities)
+    priority = rng.random((2000, n, c))
+    ranks = 1 + np.sum(same & (priority > priority[:, :, :1]), axis=2)
+    out = retrieval.content_oracle(shortlist, keys, ks=(1, 3))
+    for k in (1, 3):
+        assert out[f"r@{k}"] == pytest.approx(100 * np.mean(ranks <= k), abs=0.5)
+
+
+def test_scene_ranks_count_only_other_scenes_by_hand():
+    keys = np.array([0, 0, 1, 1, 2])
+    shortlist = np.array([[0, 1, 2, 4],    # same-scene 1 above the true: not counted
+                          [2, 0, 3, 4],    # 0 (other scene) above; 3 (same) above
+                          [4, 3, 1, 0]])   # all above, all other scenes
+    scores = np.array([[1.0, 5.0, 0.0, 0.5],
+                       [1.0, 2.0, 3.0, 0.0],
+                       [0.0, 1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(retrieval.scene_ranks(scores, shortlist, keys), [1, 2, 4])
+
+
 def test_ranks_recall_and_median_by_hand():
     ranks = retrieval.ranks_from_scores(SCORES, 0)
     np.testing.assert_array_equal(ranks, [1, 3, 2, 4, 1])
@@ -249,7 +293,14 @@ def test_exact_likelihood_through_the_retrieval_protocol(kind):
 
 def test_importance_sampled_estimate_below_the_bound_and_tightening():
     """Four binary prototypes with 5% of pixels flipped: the latent must carry which one,
-    so after 40 steps the posterior is in use and the bound is loose enough to see."""
+    so after 40 steps the posterior is in use and the bound is loose enough to see.
+
+    The initial weights are seeded: unseeded, they came from whatever global random state
+    the tests before had left, and one such start (on CI) used the latent little (KL 0.9
+    nats), leaving a gap of 0.17 nats. From this seed the gap is about 1 nat. The scores
+    are over 16 copies of the 64 images, so that one z per image does not leave the bound's
+    Monte Carlo noise (about 0.4 nats over 64 images) near the gap."""
+    keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     prototypes = rng.random((4, 8, 8)) < 0.4
     images = np.logical_xor(prototypes[rng.integers(0, 4, 64)],
@@ -259,10 +310,11 @@ def test_importance_sampled_estimate_below_the_bound_and_tightening():
     model.build()
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     model.fit(images, batch_size=64, epochs=40, verbose=0)
-    bound = lik.negative_elbo(model, images, batch_size=64, seed=1)
+    copies = np.tile(images, (16, 1, 1))
+    bound = lik.negative_elbo(model, copies, batch_size=1024, seed=1)
     assert bound["kl"][0] > 1.0  # the latent is used
-    nll = [lik.importance_sampled_nll(model, images, k, batch_size=64, seed=1)[0]
+    nll = [lik.importance_sampled_nll(model, copies, k, batch_size=1024, seed=1)[0]
            for k in (1, 5, 50)]
-    assert nll[0] == pytest.approx(bound["total"][0], abs=0.5)  # K = 1: the bound, one z
+    assert nll[0] == pytest.approx(bound["total"][0], abs=0.3)  # K = 1: the bound, one z
     assert nll[2] < nll[1] < nll[0], nll
-    assert nll[2] <= bound["total"][0] - 0.2, (nll, bound["total"])
+    assert nll[2] <= bound["total"][0] - 0.4, (nll, bound["total"])

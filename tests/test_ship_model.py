@@ -38,3 +38,33 @@ def test_card_states_how_many_captions_the_caption_metrics_scored(tmp_path):
             "temperature 0.5)") in card
     assert "- Steps: 200 at batch size 100 (2.0 epochs of 10,000)" in card
     assert "| negative ELBO | 196.60 ± 0.90 |" in card
+
+
+def test_with_checkpoint_ships_the_optimizer_state_and_says_how_to_resume(tmp_path):
+    work, models = tmp_path / "run", tmp_path / "models"
+    work.mkdir()
+    (work / "config.json").write_text(json.dumps({"model": "align_pixel_rnn", "config": {}}))
+    (work / "weights.npz").write_bytes(b"w" * 10)
+    (work / "checkpoint.npz").write_bytes(b"c" * 20)
+    (work / "vocabulary.json").write_text("[]")
+    (work / "metrics.jsonl").write_text(json.dumps(
+        {"step": 500, "wall_s": 300.0, "valid/loss": 600.0, "valid/bits_per_dim": 0.85}) + "\n")
+    result = {"data": "captioned_mnist_32", "split": "valid", "images": 256, "backend": "jax",
+              "command": "python -m t2i_tf.evaluate", "nll_nats": 600.0, "nll_sem": 5.0,
+              "bits_per_dim": 0.85, "bits_per_dim_sem": 0.01}
+    (tmp_path / "e.json").write_text(json.dumps(result))
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "ship_model.py"),
+                    f"--workdir={work}", "--name=m8", "--command=python -m t2i_tf.train",
+                    "--machine=cpu", f"--eval_json={tmp_path / 'e.json'}", "--with_checkpoint",
+                    f"--models_dir={models}"],
+                   check=True, capture_output=True, env={**os.environ, "KERAS_BACKEND": "numpy"})
+    shipped = models / "m8"
+    assert sorted(os.listdir(shipped)) == ["README.md", "checkpoint.npz", "config.json",
+                                           "training_curve.jsonl", "vocabulary.json",
+                                           "weights.npz"]
+    assert (shipped / "checkpoint.npz").read_bytes() == b"c" * 20
+    card = (shipped / "README.md").read_text()
+    assert ("- Resume: `mkdir -p runs/m8 && cp models/m8/config.json models/m8/weights.npz "
+            "models/m8/checkpoint.npz models/m8/vocabulary.json runs/m8/ && "
+            "cp models/m8/training_curve.jsonl runs/m8/metrics.jsonl`, then the command above "
+            "with `--workdir=runs/m8`") in card

@@ -61,10 +61,10 @@ for _model in ("aligndraw_mnist_captions", "noaligndraw_mnist_captions"):
                     (_model, "generalization", [f"--metrics={CAPTION_METRICS}"])]
     EVALUATIONS += [(_model, split, ["--metrics=ssim,captions", f"--temperature={t:g}"])
                     for t in TEMPERATURES for split in ("test", "generalization")]
-EVALUATIONS += [("alignpixelrnn_mnist_captions", "valid", ["--metrics=nll"]),
-                ("alignpixelrnn_mnist_captions", "test", ["--metrics=nll"]),
-                ("alignpixelrnn_mnist_captions", "test", [f"--metrics={PIXEL_METRICS}"]),
-                ("alignpixelrnn_mnist_captions", "generalization", [f"--metrics={PIXEL_METRICS}"])]
+for _model in ("alignpixelrnn_mnist_captions", "alignpixelrnn_mnist_captions_8bit"):
+    EVALUATIONS += [(_model, "valid", ["--metrics=nll"]), (_model, "test", ["--metrics=nll"]),
+                    (_model, "test", [f"--metrics={PIXEL_METRICS}"]),
+                    (_model, "generalization", [f"--metrics={PIXEL_METRICS}"])]
 
 # Whole splits (issue 4: every caption, no --heavy_max_images cut), each in two parts of
 # about equal cost on the CPU: retrieval (100 likelihoods per caption: a million on the
@@ -73,8 +73,9 @@ EVALUATIONS += [("alignpixelrnn_mnist_captions", "valid", ["--metrics=nll"]),
 FULL_PARTS = ("retrieval", "samples")
 FULL_SPLITS = {  # model -> (its caption metrics, the splits scored whole)
     "aligndraw_mnist_captions": (CAPTION_METRICS, ("test", "generalization")),
-    "noaligndraw_mnist_captions": (CAPTION_METRICS, ("generalization",)),
-    "alignpixelrnn_mnist_captions": (PIXEL_METRICS, ("generalization",))}
+    "noaligndraw_mnist_captions": (CAPTION_METRICS, ("test", "generalization")),
+    "alignpixelrnn_mnist_captions": (PIXEL_METRICS, ("test", "generalization"))}
+SPLITS = ("valid", "test", "generalization")
 
 
 def _full_metrics(metrics, part):
@@ -87,6 +88,7 @@ FULL_EVALUATIONS = [(model, split, [f"--metrics={_full_metrics(metrics, part)}"]
                     for model, (metrics, splits) in FULL_SPLITS.items() for split in splits
                     for part in FULL_PARTS]
 FULL_TAG = ".full-"
+ORACLE_TOOL, ORACLE_JSON = "tools/retrieval_oracle.py", "retrieval_oracle.json"
 
 DATA_NAMES = {  # evaluate's "data" -> how the tables name it
     "captioned_mnist": "MNIST with captions",
@@ -240,7 +242,7 @@ def _scored(r):
     return f"{queries:,}" if queries == r["images"] else f"{queries:,} of {r['images']:,}"
 
 
-def retrieval_table(results):
+def retrieval_table(results, oracle):
     lines = ["| model | data, split (examples) | ranking | R@1 | R@5 | R@10 | R@50 | Med r | "
              "SSIM (mean ± std) |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -255,11 +257,27 @@ def retrieval_table(results):
             lines.append(f"| {model} | {data}, {split} ({_scored(r)}) | {name} | "
                          + " | ".join(f"{m[f'r@{k}']:.1f}" for k in (1, 5, 10, 50))
                          + f" | {m['median_rank']:g} | {ssim if ranking == 'ratio' else ''} |")
+    for r in oracle.get("rows", []):
+        lines.append(f"| content oracle, no model ({ORACLE_TOOL}; the 60x60 shortlists) | "
+                     "MNIST with captions, "
+                     f"{r['split']} ({_scored(r)}) | the true scene first, ties at "
+                     "random | " + " | ".join(f"{r[f'r@{k}']:.1f}" for k in (1, 5, 10, 50))
+                     + f" | {r['median_rank']:g} | |")
     for name, data, *recalls, med, ssim in PAPER_RETRIEVAL:
         lines.append(f"| **paper**: {name} | {data} | ratio | "
                      + " | ".join(f"{v:.1f}" for v in recalls)
                      + f" | {'' if med is None else med} | {ssim} |")
     return lines
+
+
+def load_oracle():
+    """tools/retrieval_oracle.py's JSON (R@K of a ranker that knows each image's scene), or
+    {} before it has run."""
+    path = os.path.join(FLAGS.results_dir, ORACLE_JSON)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
 
 
 def _temperature(r):
@@ -369,18 +387,23 @@ def curve_table(models, models_dir, every=1000):
     return lines
 
 
-def provenance(results):
+def provenance(results, oracle):
     lines = ["| model | split | command | wall time | machine | date |",
              "| --- | --- | --- | ---: | --- | --- |"]
     for (model, split, *_), r in results.items():
         lines.append(f"| {model} | {split} | `{r['command']}` | {r['wall_s'] / 60:.1f} min "
                      f"({', '.join(f'{k} {v:.0f} s' for k, v in r['seconds'].items())}) | "
                      f"{r['machine']} | {r['date']} |")
+    if oracle:
+        splits = ", ".join(dict.fromkeys(r["split"] for r in oracle["rows"]))
+        lines.append(f"| content oracle (no model) | {splits} | `{oracle['command']}` | "
+                     f"{oracle['wall_s'] / 60:.1f} min | {oracle['machine']} | "
+                     f"{oracle['date']} |")
     return lines
 
 
 def render(results):
-    raw, results = results, merge_parts(results)
+    raw, results, oracle = results, merge_parts(results), load_oracle()
     parts = [BEGIN, "",
              "_Generated by `python tools/make_results.py` from docs/results/*.json; do not "
              "edit by hand._", "",
@@ -396,7 +419,7 @@ def render(results):
                   "tf.image.ssim's arithmetic (11x11 Gaussian window, sigma 1.5, K1 0.01, "
                   "K2 0.03, data range 1; t2i_tf/metrics/ssim.py, tested against "
                   "tf.image.ssim), 50 prior samples per caption against its image.", "",
-                  *retrieval_table(results), "",
+                  *retrieval_table(results, oracle), "",
                   "### Do the samples show what the captions say?", "",
                   "A digit classifier (models/mnist_digit_classifier, 97.4% on MNIST t10k) "
                   "reads each named digit from the box where the caption puts it "
@@ -438,7 +461,7 @@ def render(results):
         parts += ["Pixel models: exact -log p(x | y) in nats of their 32x32 images on the "
                   "validation examples their flagfile names (--valid_images), by step (of "
                   "their own batch size, 16).", "", *curves, ""]
-    parts += ["### How each row was measured", "", *provenance(raw), "", END]
+    parts += ["### How each row was measured", "", *provenance(raw, oracle), "", END]
     return "\n".join(parts)
 
 
@@ -465,6 +488,10 @@ def main(argv):
     if unknown:
         raise app.UsageError(f"--full: unknown part {', '.join(sorted(unknown))} (parts: "
                              f"{', '.join(FULL_PARTS)}, or all)")
+    unknown = set(FLAGS.splits) - set(SPLITS)
+    if unknown:
+        raise app.UsageError(f"--splits: unknown split {', '.join(sorted(unknown))} (splits: "
+                             f"{', '.join(SPLITS)})")
     if FLAGS.full:
         runs = [e for e in FULL_EVALUATIONS if "all" in FLAGS.full or e[3] in FLAGS.full]
     else:

@@ -6,7 +6,8 @@
 
 Only config.json, weights.npz, (caption models) vocabulary.json and the training curve
 (training_curve.jsonl: the workdir's metrics.jsonl) travel, no optimizer state, so the
-folder stays small. The card's figures come from the workdir's metrics.jsonl
+folder stays small. --with_checkpoint also ships checkpoint.npz (the optimizer's state too),
+for a model still in training: the card then says how to resume it in a fresh checkout. The card's figures come from the workdir's metrics.jsonl
 and the evaluate JSON files (one per split; --eval_json is a comma-separated list).
 """
 
@@ -34,6 +35,8 @@ flags.DEFINE_string("eval_command", None, "The command that wrote eval_json (SPL
 flags.DEFINE_string("machine", None, "Where it trained.", required=True)
 flags.DEFINE_string("paper", "", "The paper's figure to set beside ours.")
 flags.DEFINE_string("notes", "", "Anything a user must know (Markdown).")
+flags.DEFINE_bool("with_checkpoint", False, "Also ship checkpoint.npz, so that training "
+                  "resumes from models/NAME/ (for a model still in training).")
 flags.DEFINE_integer("batch_size", 100, "Training batch size (for the epoch count).")
 flags.DEFINE_string("models_dir", checkpoint.SHIPPED_MODELS_DIR, "Where NAME/ is written.")
 
@@ -107,6 +110,8 @@ def main(argv):
     target = os.path.join(FLAGS.models_dir, FLAGS.name)
     os.makedirs(target, exist_ok=True)
     files = [checkpoint.CONFIG, checkpoint.WEIGHTS]
+    if FLAGS.with_checkpoint:
+        files.append(checkpoint.CHECKPOINT)
     if os.path.exists(os.path.join(FLAGS.workdir, checkpoint.VOCABULARY)):
         files.append(checkpoint.VOCABULARY)
     for name in files:
@@ -146,6 +151,12 @@ Command: `{command}` (backend {result['backend']}, {datetime.date.today().isofor
 {table}
 """)
     paper = f"\nPaper: {FLAGS.paper}\n" if FLAGS.paper else ""
+    resume = ""
+    if FLAGS.with_checkpoint:
+        copy = " ".join(f"models/{FLAGS.name}/{n}" for n in files if n != TRAINING_CURVE)
+        resume = (f"- Resume: `mkdir -p runs/{FLAGS.name} && cp {copy} runs/{FLAGS.name}/ && "
+                  f"cp models/{FLAGS.name}/{TRAINING_CURVE} runs/{FLAGS.name}/metrics.jsonl`, "
+                  f"then the command above with `--workdir=runs/{FLAGS.name}`\n")
     figures = "\n".join(sections)
     card = f"""# {FLAGS.name}
 
@@ -161,7 +172,7 @@ Command: `{command}` (backend {result['backend']}, {datetime.date.today().isofor
 - Wall time: {last['wall_s'] / 3600:.2f} h
 - Machine: {FLAGS.machine}
 - Last validation: {_last_validation(last)}
-
+{resume}
 ## Measured figures
 {paper}
 {figures}

@@ -144,6 +144,21 @@ def parse_caption(caption: str) -> tuple[int, str, int | None]:
     raise bad
 
 
+def scene(caption: str) -> tuple[int, str, int | None]:
+    """What a caption says about its image, one form per scene: ``parse_caption`` with
+    "right" and "bottom" turned to their converses ("3 right of 5" is "5 left of 3")."""
+    first, relation, second = parse_caption(caption)
+    if relation in ("right", "bottom"):
+        return second, CONVERSE[relation], first
+    return first, relation, second
+
+
+def scene_keys(captions) -> np.ndarray:
+    """int64 (n,): one integer per distinct ``scene`` of the captions, in order of first use."""
+    seen = {}
+    return np.array([seen.setdefault(scene(c), len(seen)) for c in captions], np.int64)
+
+
 def tokenize(caption: str) -> list[str]:
     """The tokens of a captioned-MNIST caption: ``caption.lower().split()``."""
     return caption.lower().split()

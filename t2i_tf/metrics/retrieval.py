@@ -82,9 +82,64 @@ def median_rank(ranks):
 
 def rank_metrics(scores, true_index=0, ks=KS):
     """{"r@k": R@K for k in ks, "median_rank": Med r} of one score matrix."""
-    ranks = ranks_from_scores(scores, true_index)
+    return metrics_of_ranks(ranks_from_scores(scores, true_index), ks)
+
+
+def metrics_of_ranks(ranks, ks=KS):
+    """{"r@k": R@K for k in ks, "median_rank": Med r} of 1-based ranks."""
     return {**{f"r@{k}": v for k, v in recall_at_k(ranks, ks).items()},
             "median_rank": median_rank(ranks)}
+
+
+def content_oracle(shortlist, keys, ks=KS):
+    """R@K and Med r of a ranker that knows each image's scene and nothing more.
+
+    It puts the candidates whose key equals the query's true image's key first, and orders
+    those at random: what a perfect reading of the caption can reach when a shortlist holds
+    several images that the caption describes equally well. With m such candidates
+    (the true image among them) the true one's rank is uniform on 1..m.
+
+    Args:
+      shortlist: int (n_queries, n_candidates) image indices, column 0 the true image.
+      keys: (n_images,) one hashable-as-integer scene key per image (same key: the same
+        caption content).
+      ks: the K of R@K.
+
+    Returns:
+      {"r@k": expected R@K in %, "median_rank": the median of the ranks' mixture (the least
+       r with P(rank <= r) >= 1/2), "mean_equals": mean m, "median_equals": median m}.
+    """
+    keys = np.asarray(keys)
+    shortlist = np.asarray(shortlist)
+    m = np.sum(keys[shortlist] == keys[shortlist[:, :1]], axis=1)  # >= 1: the true image
+
+    def at_most(r):  # P(rank <= r), over the queries and the random order among equals
+        return float(np.mean(np.minimum(1.0, r / m)))
+
+    median = next(r for r in range(1, shortlist.shape[1] + 1) if at_most(r) >= 0.5)
+    return {**{f"r@{k}": 100.0 * at_most(k) for k in ks}, "median_rank": float(median),
+            "mean_equals": float(np.mean(m)), "median_equals": float(np.median(m))}
+
+
+def scene_ranks(scores, shortlist, keys):
+    """1-based rank of each query's true candidate among the candidates of OTHER scenes.
+
+    The candidates whose key equals the true image's (the same scene, which the caption
+    describes as well) are left out: rank 1 means the score puts the true image above
+    every image of another scene, which a perfect reading of the caption does.
+
+    Args:
+      scores: (n_queries, n_candidates), higher is better, column 0 the true image.
+      shortlist: int (n_queries, n_candidates) image indices, as scores.
+      keys: (n_images,) scene keys (content_oracle).
+
+    Returns:
+      int64 (n_queries,).
+    """
+    scores, keys = np.asarray(scores, np.float64), np.asarray(keys)
+    shortlist = np.asarray(shortlist)
+    other = keys[shortlist] != keys[shortlist[:, :1]]
+    return 1 + np.sum(other & (scores > scores[:, :1]), axis=1).astype(np.int64)
 
 
 # ------------------------------------------------------------------ shortlists
