@@ -57,6 +57,8 @@ flags.DEFINE_integer("align_units", 512, "Alignment size l (eq. 7); 0 gives noal
 flags.DEFINE_float("init_stddev", 0.0, "If > 0, draw every weight from N(0, s^2).")
 # The pixel models (align_pixel_rnn's decoder LSTM has --dec_units units).
 flags.DEFINE_integer("pixel_embed_dim", 64, "Embedding size of a pixel value.")
+flags.DEFINE_float("state_grad_clip", 0.0, "align_pixel_rnn: if > 0, clip the gradient flowing "
+                   "back into the decoder's h and c at every pixel to +-this (0: none).")
 flags.DEFINE_integer("filters", 64, "align_pixel_cnn: channels of every gated layer.")
 flags.DEFINE_integer("num_layers", 8, "align_pixel_cnn: gated layers.")
 flags.DEFINE_integer("kernel_size", 5, "align_pixel_cnn: odd kernel side of the gated layers.")
@@ -103,6 +105,8 @@ def model_config(image_shape, vocab_size=None, levels=256):
                       pixel_embed_dim=FLAGS.pixel_embed_dim, seed=FLAGS.seed)
         if FLAGS.model == "align_pixel_rnn":
             config.update(units=FLAGS.dec_units)
+            if FLAGS.state_grad_clip:
+                config.update(state_grad_clip=FLAGS.state_grad_clip)
         else:
             config.update(filters=FLAGS.filters, num_layers=FLAGS.num_layers,
                           kernel_size=FLAGS.kernel_size)

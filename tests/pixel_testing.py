@@ -16,6 +16,24 @@ def log_softmax(x):
     return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
 
+def gradient(fn, x):
+    """d fn(x) / d x for a scalar fn of one array, on the TensorFlow or the JAX backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        return tape.gradient(y, x).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(fn)(ops.convert_to_tensor(x)))
+    pytest.skip(f"no gradients on backend {backend}")
+
+
 def jacobian_rows(fn, x, seed=0):
     """rows[i] = d (sum_v r_iv fn(x)[b, i, v]) / d x[b] for every position i and row b.
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from pixel_testing import jacobian_rows, log_softmax, numpy
+from pixel_testing import gradient, jacobian_rows, log_softmax, numpy
 from t2i_tf import checkpoint, sampling
 from t2i_tf.layers import pixel_rnn_cell
 from t2i_tf.models.align_pixel_rnn import AlignPixelRNN
@@ -98,6 +98,58 @@ def test_causality_by_gradients(model):
     # Pixel i depends on no pixel j >= i (itself included) and, through the recurrence,
     # on every pixel before it.
     np.testing.assert_array_equal(depends, np.tril(np.ones((N, N), bool), k=-1))
+
+
+def test_clip_gradient_is_the_identity_forward_and_clips_backward():
+    x = np.array([-3.0, 0.5, 2.0], np.float32)
+    upstream = np.array([5.0, -0.2, -4.0], np.float32)
+    fn = lambda t: ops.sum(pixel_rnn_cell.clip_gradient(t, 1.0) * upstream)
+    np.testing.assert_allclose(numpy(fn(ops.convert_to_tensor(x))), np.sum(x * upstream))
+    np.testing.assert_array_equal(gradient(fn, x), np.float32([1.0, -0.2, -1.0]))
+
+
+def test_training_reaches_the_decoder_cell():
+    # Keras's fit calls model.call(training=True) through stateless_call, which opens no call
+    # context: unless call passes `training` down, the cell sees False and the state
+    # gradient clip never acts (it did not, until session 9).
+    model = tiny(state_grad_clip=1.0)
+    seen = []
+    call = model.cell.call
+
+    def spy(inputs, states, training=False):
+        seen.append(training)
+        return call(inputs, states, training=training)
+
+    model.cell.call = spy
+    x = batch()
+    model.call(x, training=True)
+    in_training, seen[:] = list(seen), []
+    model.call(x, training=False)
+    assert in_training and all(t is True for t in in_training)
+    assert seen and not any(seen)
+
+
+def test_state_grad_clip_acts_on_the_recurrence_in_training_only():
+    x = batch(2)
+    previous = np.random.default_rng(3).normal(size=(3, N, CONFIG["pixel_embed_dim"]))
+    previous = previous.astype(np.float32)
+
+    def rows(model, training):  # (i, batch, j, E): d logits_i / d input_j
+        ids, mask = (np.concatenate([x[k]] * N) for k in ("ids", "mask"))
+        fn = lambda t: model.decode(t, ids[:len(t)], mask[:len(t)], training=training)
+        return jacobian_rows(fn, previous).reshape(N, 3, N, -1)
+
+    plain, clipped = tiny(), tiny(state_grad_clip=1e-6)
+    free = rows(plain, True)
+    np.testing.assert_array_equal(rows(clipped, False), free)  # inference: untouched
+    cut = rows(clipped, True)
+    same = np.arange(N)
+    # The input of pixel i reaches logits_i directly, through no earlier state: unchanged.
+    np.testing.assert_allclose(cut[same, :, same], free[same, :, same], rtol=1e-5, atol=1e-7)
+    # Earlier inputs reach it only back through h and c, where the gradient is cut to 1e-6.
+    earlier = np.tril(np.ones((N, N), bool), k=-1)
+    assert np.abs(free.transpose(0, 2, 1, 3)[earlier]).max() > 1e-2
+    assert np.abs(cut.transpose(0, 2, 1, 3)[earlier]).max() < 1e-4
 
 
 # ------------------------------------------------------------------ likelihood

@@ -45,6 +45,13 @@ memory captured as a constant (measured). The word mask is a float because the R
 every state entry to the cell's compute dtype.
 
 keras.ops and Keras layers only: runs on the TensorFlow and JAX backends.
+
+Backpropagation through 1,024 pixels can overflow: the 8-bit CPU-sized model's gradients
+reached 1e32-1e36 on one batch at step 1,302 and then inf and NaN, which clipping the whole
+gradient afterwards (--clipnorm) cannot undo. `state_grad_clip` > 0 clips, in training only,
+the gradient that flows back into h and c at every step to [-state_grad_clip,
+state_grad_clip] elementwise (identity forward): Graves (2013, §2.1, "Generating Sequences
+With Recurrent Neural Networks") clipped the LSTM's derivatives the same way.
 """
 
 import keras
@@ -60,6 +67,8 @@ class ConditionalPixelCell(keras.layers.Layer):
       units: n, the size of the decoder LSTM (the paper: 512).
       levels: V, the number of pixel values (256 for 8-bit images, 2 for binary ones).
       context_size: m, the size of h_lang_i (2 x the caption encoder's units per direction).
+      state_grad_clip: if > 0, the elementwise limit on the gradient flowing back into h and
+        c at every step, in training (see the module docstring); 0: none.
 
     Call args:
       inputs: (batch, E), the embedding e_{j-1} of the previous pixel.
@@ -72,11 +81,12 @@ class ConditionalPixelCell(keras.layers.Layer):
       attend(states): (c_j (batch, m), alpha_j (batch, L) float32) from h_pix_{j-1}.
     """
 
-    def __init__(self, units, levels, context_size, **kwargs):
+    def __init__(self, units, levels, context_size, state_grad_clip=0.0, **kwargs):
         super().__init__(**kwargs)
         self.units = units
         self.levels = levels
         self.context_size = context_size
+        self.state_grad_clip = float(state_grad_clip)
         self.alignment = alignment.LuongAlignment(name="align")
         self.lstm = keras.layers.LSTMCell(units, name="lstm")
         self.readout = keras.layers.Dense(levels, name="readout")
@@ -129,6 +139,8 @@ class ConditionalPixelCell(keras.layers.Layer):
 
     def call(self, inputs, states, training=False):
         h, c, h_lang, word_mask, keys, memory = states
+        if training and self.state_grad_clip > 0:
+            h, c = (clip_gradient(s, self.state_grad_clip) for s in (h, c))
         alpha = alignment.masked_softmax(self.alignment.scores(keys, h), word_mask)  # eqs. 8-9
         # eq. 7 through the precomputed memory: [c_j W_c, c_j W_oc], (batch, 4n + V)
         projected = ops.einsum("bl,blk->bk", ops.cast(alpha, memory.dtype), memory)
@@ -146,4 +158,19 @@ class ConditionalPixelCell(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "levels": self.levels,
-                "context_size": self.context_size}
+                "context_size": self.context_size, "state_grad_clip": self.state_grad_clip}
+
+
+def clip_gradient(x, limit):
+    """x unchanged; the gradient that flows back through it clipped to [-limit, limit]."""
+
+    @ops.custom_gradient
+    def identity(x):
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            return ops.clip(upstream, -limit, limit)
+
+        return x, grad
+
+    return identity(x)

@@ -104,8 +104,9 @@ class AlignPixelCNN(AutoregressiveModel):
         embedded = self.pixel_embedding(ops.cast(images, "int32"))  # (batch, H, W, E)
         return self.network(embedded, self.encoder(ids, mask), mask, return_attention=True)[1]
 
-    def logits(self, images, ids, mask):
-        """Teacher-forced logits of every pixel, (batch, N, V), raster order."""
+    def logits(self, images, ids, mask, training=False):
+        """Teacher-forced logits of every pixel, (batch, N, V), raster order (no layer here
+        behaves differently in training)."""
         embedded = self.pixel_embedding(ops.cast(images, "int32"))  # (batch, H, W, E)
         return self.network(embedded, self.encoder(ids, mask), mask)
 

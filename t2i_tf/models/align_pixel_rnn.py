@@ -33,6 +33,9 @@ class AlignPixelRNN(AutoregressiveModel):
       units: n, the decoder LSTM.
       pixel_embed_dim: E, the embedding of the previous pixel (V + 1 rows: the last one is
         the start token).
+      state_grad_clip: if > 0, training clips the gradient flowing back into the decoder's
+        h and c at every pixel to [-state_grad_clip, state_grad_clip]
+        (t2i_tf/layers/pixel_rnn_cell.py says why); 0 leaves backpropagation alone.
       seed: seed of the default sampling generator.
 
     call(inputs) takes a dict: images (batch, H, W) integers in [0, V) (uint8 or int),
@@ -42,14 +45,16 @@ class AlignPixelRNN(AutoregressiveModel):
     registry_name = "align_pixel_rnn"
 
     def __init__(self, image_shape=(32, 32), levels=256, vocab_size=24, embed_dim=512,
-                 lang_units=512, units=512, pixel_embed_dim=64, seed=None, **kwargs):
+                 lang_units=512, units=512, pixel_embed_dim=64, state_grad_clip=0.0, seed=None,
+                 **kwargs):
         super().__init__(image_shape, levels, seed, **kwargs)
         self.pixel_embed_dim = pixel_embed_dim
         self.encoder = caption_encoder.CaptionEncoder(vocab_size, embed_dim, lang_units,
                                                       name="caption")
         self.pixel_embedding = keras.layers.Embedding(levels + 1, pixel_embed_dim,
                                                       name="pixel_embedding")
-        cell = pixel_rnn_cell.ConditionalPixelCell(units, levels, 2 * lang_units, name="cell")
+        cell = pixel_rnn_cell.ConditionalPixelCell(units, levels, 2 * lang_units,
+                                                   state_grad_clip, name="cell")
         self.decoder = keras.layers.RNN(cell, return_sequences=True, name="decoder")
 
     @property
@@ -72,16 +77,16 @@ class AlignPixelRNN(AutoregressiveModel):
         start = ops.full((ops.shape(tokens)[0], 1), self.start_token, "int32")
         return ops.concatenate([start, tokens[:, :-1]], axis=1)
 
-    def decode(self, previous, ids, mask):
+    def decode(self, previous, ids, mask, training=False):
         """The teacher-forced decoder: (batch, N, E) embeddings of x_{j-1} -> (batch, N, V)."""
         h_lang = self.encode_caption(ids, mask)
         state = self.cell.initial_state(h_lang, mask)
-        return self.decoder(previous, initial_state=state)
+        return self.decoder(previous, initial_state=state, training=training)
 
-    def logits(self, images, ids, mask):
+    def logits(self, images, ids, mask, training=False):
         """Teacher-forced logits of every pixel, (batch, N, V), raster order."""
         previous = self.pixel_embedding(self.shifted(self.tokens(images)))  # (batch, N, E)
-        return self.decode(previous, ids, mask)
+        return self.decode(previous, ids, mask, training)
 
     def logits_from_lang(self, images, h_lang, word_mask):
         """`logits` under a given caption memory h_lang (batch, L, 2 lang_units) and
@@ -130,4 +135,6 @@ class AlignPixelRNN(AutoregressiveModel):
             **super().get_config(),
             "vocab_size": enc.vocab_size, "embed_dim": enc.embed_dim, "lang_units": enc.units,
             "units": self.cell.units, "pixel_embed_dim": self.pixel_embed_dim,
+            **({"state_grad_clip": self.cell.state_grad_clip}
+               if self.cell.state_grad_clip else {}),
         }

@@ -60,9 +60,12 @@ class AutoregressiveModel(keras.Model):
         """(batch, H, W) integer images (uint8 or int) -> (batch, N) int32, raster order."""
         return ops.reshape(ops.cast(images, "int32"), (-1, self.num_pixels))
 
-    def nll(self, images, ids, mask):
-        """-log p(x | y) per image in nats (exact): (batch,) float32."""
-        return nll_from_logits(self.logits(images, ids, mask), self.tokens(images))
+    def nll(self, images, ids, mask, training=False):
+        """-log p(x | y) per image in nats (exact): (batch,) float32. training reaches the
+        decoder (Keras's fit runs `call` through stateless_call, which sets no call context
+        for the layers inside)."""
+        return nll_from_logits(self.logits(images, ids, mask, training=training),
+                               self.tokens(images))
 
     def nll_from_lang(self, images, h_lang, word_mask):
         """-log p(x | caption memory) per image in nats: `nll` with the caption encoder's
@@ -73,7 +76,7 @@ class AutoregressiveModel(keras.Model):
 
     def call(self, inputs, training=False):
         mask = ops.cast(inputs["mask"], "bool")  # uint8 under tf.distribute
-        return {"nll": self.nll(inputs["images"], inputs["ids"], mask)}
+        return {"nll": self.nll(inputs["images"], inputs["ids"], mask, training=training)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         return distribute.replica_mean(y_pred["nll"])  # scaled under tf.distribute
