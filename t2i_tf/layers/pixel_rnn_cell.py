@@ -50,8 +50,9 @@ Backpropagation through 1,024 pixels can overflow: the 8-bit CPU-sized model's g
 reached 1e32-1e36 on one batch at step 1,302 and then inf and NaN, which clipping the whole
 gradient afterwards (--clipnorm) cannot undo. `state_grad_clip` > 0 clips, in training only,
 the gradient that flows back into h and c at every step to [-state_grad_clip,
-state_grad_clip] elementwise (identity forward): Graves (2013, §2.1, "Generating Sequences
-With Recurrent Neural Networks") clipped the LSTM's derivatives the same way.
+state_grad_clip] elementwise (identity forward), in the spirit of Graves (2013, "Generating
+Sequences With Recurrent Neural Networks"), who clipped the derivatives with respect to the
+LSTM's inputs to a fixed range.
 """
 
 import keras
