@@ -7,8 +7,9 @@
 Only config.json, weights.npz, (caption models) vocabulary.json and the training curve
 (training_curve.jsonl: the workdir's metrics.jsonl) travel, no optimizer state, so the
 folder stays small. --with_checkpoint also ships checkpoint.npz (the optimizer's state too),
-for a model still in training: the card then says how to resume it in a fresh checkout. The card's figures come from the workdir's metrics.jsonl
-and the evaluate JSON files (one per split; --eval_json is a comma-separated list).
+for a model still in training: the card then says how to resume it in a fresh checkout.
+The card's figures come from the workdir's metrics.jsonl and the evaluate JSON files (one
+per split; --eval_json is a comma-separated list).
 """
 
 import datetime
