@@ -195,19 +195,34 @@ def test_splits_rejects_an_unknown_split(tool, monkeypatch):
         tool.main([])
 
 
-def test_the_content_oracle_sits_in_the_retrieval_table(tool):
+def _render_with_oracle(tool, **row):
+    """The tables of one alignDRAW test result beside an oracle JSON holding one row."""
     os.makedirs(tool.FLAGS.results_dir)
-    row = {"split": "test", "images": 10000, "queries": 300, "scenes": 232, "r@1": 26.4,
-           "r@5": 62.2, "r@10": 69.7, "r@50": 95.2, "median_rank": 3.0, "mean_equals": 22.3,
-           "median_equals": 7.0}
     with open(os.path.join(tool.FLAGS.results_dir, tool.ORACLE_JSON), "w") as f:
-        json.dump({"rows": [row], "command": "python tools/retrieval_oracle.py", "wall_s": 30,
+        json.dump({"rows": [{"split": "test", "images": 10000, "scenes": 232, **row}],
+                   "command": "python tools/retrieval_oracle.py", "wall_s": 30,
                    "machine": "m", "date": "d"}, f)
-    text = tool.render({("aligndraw_mnist_captions", "test", "x"):
+    return tool.render({("aligndraw_mnist_captions", "test", "x"):
                         caption_result("aligndraw_mnist_captions", "test")})
+
+
+def test_the_content_oracle_sits_in_the_retrieval_table(tool):
+    text = _render_with_oracle(tool, queries=300, median_rank=3.0, mean_equals=22.3,
+                               median_equals=7.0, **{"r@1": 26.4, "r@5": 62.2, "r@10": 69.7,
+                                                     "r@50": 95.2})
     assert ("| MNIST with captions, test (300 of 10,000) | the true scene first, ties at random "
             "| 26.4 | 62.2 | 69.7 | 95.2 | 3 | |") in text
     assert "| content oracle (no model) | test | `python tools/retrieval_oracle.py` |" in text
+    assert "content oracle, no model (tools/retrieval_oracle.py; the 60x60 pixel-space" in text
+
+
+def test_oracle_rows_name_their_feature_space(tool):
+    text = _render_with_oracle(tool, features="digit_cnn", queries=10000, median_rank=9.0,
+                               mean_equals=47.9, median_equals=30.0,
+                               **{"r@1": 9.1, "r@5": 36.2, "r@10": 52.9, "r@50": 79.4})
+    assert ("| content oracle, no model (tools/retrieval_oracle.py; shortlists in a digit "
+            "CNN's last fully-connected layer) | MNIST with captions, test (10,000) | the true "
+            "scene first, ties at random | 9.1 | 36.2 | 52.9 | 79.4 | 9 | |") in text
 
 
 def test_samples_at_a_lower_temperature_get_their_own_table(tool):

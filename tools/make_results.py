@@ -89,6 +89,8 @@ FULL_EVALUATIONS = [(model, split, [f"--metrics={_full_metrics(metrics, part)}"]
                     for part in FULL_PARTS]
 FULL_TAG = ".full-"
 ORACLE_TOOL, ORACLE_JSON = "tools/retrieval_oracle.py", "retrieval_oracle.json"
+ORACLE_SHORTLISTS = {"pixels": "the 60x60 pixel-space shortlists",
+                     "digit_cnn": "shortlists in a digit CNN's last fully-connected layer"}
 
 DATA_NAMES = {  # evaluate's "data" -> how the tables name it
     "captioned_mnist": "MNIST with captions",
@@ -258,7 +260,8 @@ def retrieval_table(results, oracle):
                          + " | ".join(f"{m[f'r@{k}']:.1f}" for k in (1, 5, 10, 50))
                          + f" | {m['median_rank']:g} | {ssim if ranking == 'ratio' else ''} |")
     for r in oracle.get("rows", []):
-        lines.append(f"| content oracle, no model ({ORACLE_TOOL}; the 60x60 shortlists) | "
+        space = ORACLE_SHORTLISTS[r.get("features", "pixels")]
+        lines.append(f"| content oracle, no model ({ORACLE_TOOL}; {space}) | "
                      "MNIST with captions, "
                      f"{r['split']} ({_scored(r)}) | the true scene first, ties at "
                      "random | " + " | ".join(f"{r[f'r@{k}']:.1f}" for k in (1, 5, 10, 50))
