@@ -40,3 +40,27 @@ def test_training_fits_the_digit_sets_of_its_canvases():
         *captioned_mnist.digit_source("train"), 100, np.random.default_rng(5), "exclude")
     accuracy = shortlist_features.digit_set_accuracy(classifier, images, captions)
     assert 0.0 <= accuracy <= 100.0
+
+
+class _FixedReader:
+    """A classifier stand-in whose predict returns fixed digit probabilities."""
+
+    def __init__(self, probabilities):
+        self.probabilities = np.asarray(probabilities, np.float32)
+
+    def predict(self, images, batch_size=None, verbose=0):
+        return self.probabilities[:len(images)]
+
+
+def test_digit_set_accuracy_counts_exact_sets_only():
+    captions = [captioned_mnist.caption_for(3, "left", 8),
+                captioned_mnist.caption_for(7, "top right"),
+                captioned_mnist.caption_for(1, "top", 2),
+                captioned_mnist.caption_for(0, "bottom left")]
+    p = np.full((4, 10), 0.1)
+    p[0, [3, 8]] = 0.9            # right
+    p[1, 7] = 0.6                 # right
+    p[2, 1] = 0.9                 # one digit of two: wrong
+    p[3, [0, 5]] = 0.9            # an extra digit: wrong
+    images = np.zeros((4, 60, 60), np.float32)
+    assert shortlist_features.digit_set_accuracy(_FixedReader(p), images, captions) == 50.0
