@@ -182,6 +182,24 @@ def test_full_and_splits_pick_the_whole_split_runs(tool, monkeypatch):
                                                  "alignpixelrnn_mnist_captions")}
 
 
+def test_missing_only_skips_the_runs_that_have_a_json(tool, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tool, "evaluate", lambda *run: calls.append(run))
+    monkeypatch.setattr(tool, "write_tables", lambda results: None)
+    tool.FLAGS.only, tool.FLAGS.missing_only = ["alignpixelrnn_mnist_captions"], True
+    runs = [(m, s, e) for m, s, e in tool.EVALUATIONS if m == "alignpixelrnn_mnist_captions"]
+    os.makedirs(tool.FLAGS.results_dir)
+    for run in runs[1:]:
+        with open(tool._paths(*run)[0], "w") as f:
+            json.dump({}, f)
+    tool.main([])
+    assert calls == [(*runs[0], None)]
+    calls.clear()
+    tool.FLAGS.missing_only = False
+    tool.main([])
+    assert calls == [(*run, None) for run in runs]
+
+
 def test_full_rejects_an_unknown_part(tool):
     tool.FLAGS.full = ["retrieval", "everything"]
     with pytest.raises(tool.app.UsageError, match="unknown part everything"):

@@ -4,6 +4,7 @@
   python tools/make_results.py --tables_only      # the tables from docs/results/*.json
   python tools/make_results.py --only=aligndraw_mnist_captions --heavy_max_images=300
   python tools/make_results.py --full=retrieval --only=aligndraw_mnist_captions --splits=test
+  python tools/make_results.py --missing_only       # only the runs without a JSON yet
   python tools/make_results.py --full=all --splits=generalization   # every caption of it
 
 Each evaluation is one `python -m t2i_tf.evaluate` run in a subprocess (its exact command,
@@ -42,6 +43,8 @@ flags.DEFINE_list("full", [], "Run instead the whole-split evaluations (FULL_SPL
                   "--heavy_max_images cut) of these parts: retrieval, samples, or all; "
                   "parts are separate runs, so two can go side by side on two cores.")
 flags.DEFINE_list("splits", [], "Run only the evaluations of these splits (default: all).")
+flags.DEFINE_bool("missing_only", False, "Run only the evaluations whose JSON is not in "
+                  "--results_dir yet: one newly added below, or the rest of an interrupted run.")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the evaluations.")
 flags.DEFINE_string("machine", None, "Machine description for the tables; default: detected.")
 
@@ -55,6 +58,7 @@ EVALUATIONS = [
     ("draw_mnist_noattn", "test", ["--metrics=elbo,iw_nll,nearest", "--iw_max_images=1000"]),
 ]
 TEMPERATURES = (0.5,)  # besides 1: the samples' metrics at a lower prior temperature
+PIXEL_TEMPERATURES = (0.8, 0.6)  # besides 1: the pixel models' samples, softmax temperature
 for _model in ("aligndraw_mnist_captions", "noaligndraw_mnist_captions"):
     EVALUATIONS += [(_model, "valid", ["--metrics=elbo"]), (_model, "test", ["--metrics=elbo"]),
                     (_model, "test", _CAPTION_FULL),
@@ -65,6 +69,8 @@ for _model in ("alignpixelrnn_mnist_captions", "alignpixelrnn_mnist_captions_8bi
     EVALUATIONS += [(_model, "valid", ["--metrics=nll"]), (_model, "test", ["--metrics=nll"]),
                     (_model, "test", [f"--metrics={PIXEL_METRICS}"]),
                     (_model, "generalization", [f"--metrics={PIXEL_METRICS}"])]
+    EVALUATIONS += [(_model, "test", ["--metrics=ssim,captions", f"--temperature={t:g}"])
+                    for t in PIXEL_TEMPERATURES]
 
 # Whole splits (issue 4: every caption, no --heavy_max_images cut), each in two parts of
 # about equal cost on the CPU: retrieval (100 likelihoods per caption: a million on the
@@ -447,8 +453,12 @@ def render(results):
                       "papers did. `sample --temperature=T` (and `evaluate --temperature`) "
                       "draws z_t = mu_t + T sigma_t eps_t instead: below 1 the samples move "
                       "toward the prior's mean, cleaner and more often right, less varied. "
-                      "The same captions, seeds and reader as above:", "", *by_temperature,
-                      ""]
+                      "For the pixel models T divides the logits of each pixel's softmax: "
+                      "below 1 each pixel leans to its most likely value (T -> 0 is greedy "
+                      "decoding, which draws empty canvases: after a background prefix the "
+                      "likeliest next pixel is background). The same captions, seeds and "
+                      "reader as above:",
+                      "", *by_temperature, ""]
         parts += ["### Attention", "",
                   *attention_table(results), ""]
     models = dict.fromkeys(model for model, _, _ in EVALUATIONS)
@@ -503,6 +513,8 @@ def main(argv):
         for model, split, extra, part in runs:
             if (FLAGS.only and model not in FLAGS.only) or (FLAGS.splits and
                                                             split not in FLAGS.splits):
+                continue
+            if FLAGS.missing_only and os.path.exists(_paths(model, split, extra, part)[0]):
                 continue
             if not os.path.isdir(os.path.join(checkpoint.SHIPPED_MODELS_DIR, model)):
                 print(f"skipped {model}: not shipped under models/", flush=True)
