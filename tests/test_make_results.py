@@ -200,6 +200,18 @@ def test_missing_only_skips_the_runs_that_have_a_json(tool, monkeypatch):
     assert calls == [(*run, None) for run in runs]
 
 
+def test_runs_picks_evaluations_by_name(tool, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tool, "evaluate", lambda *run: calls.append(run))
+    monkeypatch.setattr(tool, "write_tables", lambda results: None)
+    tool.FLAGS.runs = ["*_8bit.test.*.t0.*", "draw_mnist.test.*"]
+    tool.main([])
+    assert [tool._run_name(*run) for run in calls] == [
+        "draw_mnist.test.elbo-iw_nll-nearest",
+        *(f"alignpixelrnn_mnist_captions_8bit.test.ssim-captions.t{t:g}"
+          for t in tool.PIXEL_TEMPERATURES)]
+
+
 def test_full_rejects_an_unknown_part(tool):
     tool.FLAGS.full = ["retrieval", "everything"]
     with pytest.raises(tool.app.UsageError, match="unknown part everything"):

@@ -5,6 +5,7 @@
   python tools/make_results.py --only=aligndraw_mnist_captions --heavy_max_images=300
   python tools/make_results.py --full=retrieval --only=aligndraw_mnist_captions --splits=test
   python tools/make_results.py --missing_only       # only the runs without a JSON yet
+  python tools/make_results.py --runs='*_8bit.valid,*_8bit.generalization.*'   # by name
   python tools/make_results.py --full=all --splits=generalization   # every caption of it
 
 Each evaluation is one `python -m t2i_tf.evaluate` run in a subprocess (its exact command,
@@ -15,6 +16,7 @@ with the papers' rows beside ours. A model that is not shipped is skipped with a
 """
 
 import datetime
+import fnmatch
 import json
 import os
 import platform
@@ -43,6 +45,9 @@ flags.DEFINE_list("full", [], "Run instead the whole-split evaluations (FULL_SPL
                   "--heavy_max_images cut) of these parts: retrieval, samples, or all; "
                   "parts are separate runs, so two can go side by side on two cores.")
 flags.DEFINE_list("splits", [], "Run only the evaluations of these splits (default: all).")
+flags.DEFINE_list("runs", [], "Run only the evaluations whose name (the JSON's, without "
+                  ".json: MODEL.SPLIT[.METRICS][.tTEMPERATURE]) matches one of these shell "
+                  "patterns, e.g. '*_8bit.test.*.t0.*'; with --only and --splits, all must hold.")
 flags.DEFINE_bool("missing_only", False, "Run only the evaluations whose JSON is not in "
                   "--results_dir yet: one newly added below, or the rest of an interrupted run.")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the evaluations.")
@@ -513,6 +518,9 @@ def main(argv):
         for model, split, extra, part in runs:
             if (FLAGS.only and model not in FLAGS.only) or (FLAGS.splits and
                                                             split not in FLAGS.splits):
+                continue
+            name = _run_name(model, split, extra, part)
+            if FLAGS.runs and not any(fnmatch.fnmatchcase(name, p) for p in FLAGS.runs):
                 continue
             if FLAGS.missing_only and os.path.exists(_paths(model, split, extra, part)[0]):
                 continue
