@@ -40,9 +40,10 @@ def test_card_states_how_many_captions_the_caption_metrics_scored(tmp_path):
     assert "| negative ELBO | 196.60 ± 0.90 |" in card
 
 
-def test_with_checkpoint_ships_the_optimizer_state_and_says_how_to_resume(tmp_path):
+def _ship_pixel_model(tmp_path, *extra):
+    """Ships a stand-in 8-bit pixel model as tmp_path/models/m8; returns that folder."""
     work, models = tmp_path / "run", tmp_path / "models"
-    work.mkdir()
+    work.mkdir(exist_ok=True)
     (work / "config.json").write_text(json.dumps({"model": "align_pixel_rnn", "config": {}}))
     (work / "weights.npz").write_bytes(b"w" * 10)
     (work / "checkpoint.npz").write_bytes(b"c" * 20)
@@ -55,10 +56,14 @@ def test_with_checkpoint_ships_the_optimizer_state_and_says_how_to_resume(tmp_pa
     (tmp_path / "e.json").write_text(json.dumps(result))
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "ship_model.py"),
                     f"--workdir={work}", "--name=m8", "--command=python -m t2i_tf.train",
-                    "--machine=cpu", f"--eval_json={tmp_path / 'e.json'}", "--with_checkpoint",
+                    "--machine=cpu", f"--eval_json={tmp_path / 'e.json'}", *extra,
                     f"--models_dir={models}"],
                    check=True, capture_output=True, env={**os.environ, "KERAS_BACKEND": "numpy"})
-    shipped = models / "m8"
+    return models / "m8"
+
+
+def test_with_checkpoint_ships_the_optimizer_state_and_says_how_to_resume(tmp_path):
+    shipped = _ship_pixel_model(tmp_path, "--with_checkpoint")
     assert sorted(os.listdir(shipped)) == ["README.md", "checkpoint.npz", "config.json",
                                            "training_curve.jsonl", "vocabulary.json",
                                            "weights.npz"]
@@ -68,3 +73,11 @@ def test_with_checkpoint_ships_the_optimizer_state_and_says_how_to_resume(tmp_pa
             "models/m8/checkpoint.npz models/m8/vocabulary.json runs/m8/ && "
             "cp models/m8/training_curve.jsonl runs/m8/metrics.jsonl`, then the command above "
             "with `--workdir=runs/m8`") in card
+
+
+def test_shipping_again_without_checkpoint_removes_the_earlier_one(tmp_path):
+    _ship_pixel_model(tmp_path, "--with_checkpoint")
+    shipped = _ship_pixel_model(tmp_path)  # the finished model: weights only
+    assert sorted(os.listdir(shipped)) == ["README.md", "config.json", "training_curve.jsonl",
+                                           "vocabulary.json", "weights.npz"]
+    assert "Resume:" not in (shipped / "README.md").read_text()

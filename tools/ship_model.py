@@ -8,6 +8,7 @@ Only config.json, weights.npz, (caption models) vocabulary.json and the training
 (training_curve.jsonl: the workdir's metrics.jsonl) travel, no optimizer state, so the
 folder stays small. --with_checkpoint also ships checkpoint.npz (the optimizer's state too),
 for a model still in training: the card then says how to resume it in a fresh checkout.
+Shipping again without it removes the checkpoint.npz an earlier shipping left.
 The card's figures come from the workdir's metrics.jsonl and the evaluate JSON files (one
 per split; --eval_json is a comma-separated list).
 """
@@ -117,6 +118,10 @@ def main(argv):
         files.append(checkpoint.VOCABULARY)
     for name in files:
         shutil.copyfile(os.path.join(FLAGS.workdir, name), os.path.join(target, name))
+    stale = os.path.join(target, checkpoint.CHECKPOINT)
+    if not FLAGS.with_checkpoint and os.path.exists(stale):
+        os.remove(stale)  # an earlier shipping's optimizer state: resuming it would lose steps
+        print(f"removed {stale}: it held the optimizer state of an earlier shipping")
     shutil.copyfile(os.path.join(FLAGS.workdir, "metrics.jsonl"),
                     os.path.join(target, TRAINING_CURVE))
     files.append(TRAINING_CURVE)
