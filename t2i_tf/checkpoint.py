@@ -14,22 +14,23 @@ interruption leaves either the old file or the new one, never half of one.
 
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 
 import numpy as np
+
+from t2i_tf.errors import CheckpointError, UsageError
 
 CONFIG = "config.json"
 WEIGHTS = "weights.npz"
 CHECKPOINT = "checkpoint.npz"
 VOCABULARY = "vocabulary.json"
 TEXT = "text.json"
-SHIPPED_MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+METRICS = "metrics.jsonl"  # a workdir's validation records, one JSON line per checkpoint
+TRAINING_CURVE = "training_curve.jsonl"  # a shipped model's copy of its metrics.jsonl
+SHIPPED_MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))),
                                   "models")
-
-
-class CheckpointError(Exception):
-    """A model folder or checkpoint is missing, unreadable or belongs to another model."""
 
 
 def _atomic_write(path, write):
@@ -84,8 +85,29 @@ def model_config(model):
     return {"model": model.registry_name, "config": config}
 
 
-def save_model(folder, model, optimizer=None):
-    """Writes config.json and weights.npz; with an optimizer also checkpoint.npz."""
+def atomic_write_text(path, text):
+    """Writes `text` to `path` atomically (a temporary file renamed into place)."""
+    data = text.encode()
+    _atomic_write(path, lambda f: f.write(data))
+
+
+def remove_stale_temporaries(folder):
+    """Removes the temporary files that a kill in the middle of a write left behind."""
+    for name in os.listdir(folder):
+        if name.startswith(".tmp-"):
+            try:
+                os.remove(os.path.join(folder, name))
+            except OSError:
+                pass
+
+
+# The metrics record of the step a checkpoint holds, as JSON.
+_RECORD_KEY = "record/json"
+
+
+def save_model(folder, model, optimizer=None, record=None):
+    """Writes config.json and weights.npz; with an optimizer also checkpoint.npz (with
+    `record`, the metrics record of its step, if given)."""
     model_arrays = {f"model/{_key(v)}": np.asarray(v.numpy()) for v in model.weights}
     config = json.dumps(model_config(model), indent=2, sort_keys=True).encode()
     _atomic_write(os.path.join(folder, CONFIG), lambda f: f.write(config))
@@ -96,6 +118,8 @@ def save_model(folder, model, optimizer=None):
         arrays.update({_optimizer_key(i): np.asarray(v.numpy())
                        for i, v in enumerate(_optimizer_state(optimizer))})
         arrays[_RNG_KEY] = np.asarray(model.seed_generator.state.numpy())
+        if record is not None:
+            arrays[_RECORD_KEY] = np.asarray(json.dumps(record))
         _atomic_write(os.path.join(folder, CHECKPOINT), lambda f: np.savez(f, **arrays))
     _atomic_write(os.path.join(folder, WEIGHTS), lambda f: np.savez(f, **model_arrays))
 
@@ -201,6 +225,34 @@ def load_model(name_or_path):
     return model
 
 
+def _check_same_model(folder, model, what, remedy):
+    """Raises CheckpointError if `folder`'s config.json describes another model."""
+    name, config = read_config(folder)
+    expected = model_config(model)
+    if name != expected["model"] or config != json.loads(json.dumps(expected["config"])):
+        raise CheckpointError(f"{folder} holds {what} ({name}: {json.dumps(config)}); {remedy}")
+
+
+def load_weights(folder, model):
+    """Loads a folder's weights.npz into a built model of the same config."""
+    _check_same_model(folder, model, "another model",
+                      "train with the same flags as that model, or start from none")
+    path = os.path.join(folder, WEIGHTS)
+    _assign(model.weights, _load_arrays(path), "model", _key, path)
+
+
+def checkpoint_record(folder):
+    """The metrics record saved in a folder's checkpoint.npz, or None."""
+    path = os.path.join(folder, CHECKPOINT)
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path) as data:
+            return json.loads(str(data[_RECORD_KEY])) if _RECORD_KEY in data.files else None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+
+
 def restore_training(folder, model, optimizer):
     """Loads checkpoint.npz into a built model and optimizer; returns False if none exists.
 
@@ -213,12 +265,8 @@ def restore_training(folder, model, optimizer):
     path = os.path.join(folder, CHECKPOINT)
     if not os.path.exists(path):
         return False
-    name, config = read_config(folder)
-    expected = model_config(model)
-    if name != expected["model"] or config != json.loads(json.dumps(expected["config"])):
-        raise CheckpointError(
-            f"{folder} holds a checkpoint of another model ({name}: {json.dumps(config)}); "
-            "use a new --workdir or the same flags as that run")
+    _check_same_model(folder, model, "a checkpoint of another model",
+                      "use a new --workdir or the same flags as that run")
     arrays = _load_arrays(path)
     _assign(model.weights, arrays, "model", _key, path)
     optimizer.build(model.trainable_variables)
@@ -230,3 +278,50 @@ def restore_training(folder, model, optimizer):
     if _RNG_KEY in arrays:
         model.seed_generator.state.assign(arrays[_RNG_KEY])
     return True
+
+
+def prepare_workdir(workdir, init_from=None, overwrite=False):
+    """Checks that training may write into `workdir`, and seeds it from `init_from`.
+
+    A workdir is trained in only if it is new, or holds a training checkpoint (the run
+    resumes). A folder that holds a model but no checkpoint (a shipped model, a model
+    shipped without its optimizer state, another program's output) is refused unless
+    `overwrite`, and so is any folder under the shipped models/. init_from (a model folder
+    or shipped name) starts a new workdir from that model: its whole training state if it
+    ships checkpoint.npz (the run goes on where it stopped, its curve copied), else its
+    weights with a fresh optimizer.
+
+    Returns (a line saying what was done or None, the folder whose weights `train` starts
+    from or None)."""
+    has_checkpoint = os.path.exists(os.path.join(workdir, CHECKPOINT))
+    has_model = any(os.path.exists(os.path.join(workdir, n)) for n in (CONFIG, WEIGHTS))
+    shipped = (os.path.commonpath([os.path.realpath(workdir), SHIPPED_MODELS_DIR])
+               == SHIPPED_MODELS_DIR)
+    if not overwrite:
+        if shipped and (has_model or has_checkpoint):
+            raise UsageError(
+                f"{workdir} is a shipped model: train into a new --workdir, with "
+                f"--init_from={os.path.basename(os.path.normpath(workdir))} to start from it "
+                "(or --overwrite to train in place)")
+        if has_model and not has_checkpoint:
+            raise UsageError(
+                f"{workdir} holds a model but no training checkpoint, so training would "
+                f"overwrite it: use a new --workdir, with --init_from={workdir} to start "
+                "from its weights (or --overwrite to replace it)")
+    if init_from is None:
+        return None, None
+    if has_checkpoint:
+        return f"{workdir} has its own checkpoint; --init_from={init_from} is not used", None
+    source = resolve(init_from)
+    if not os.path.exists(os.path.join(source, CHECKPOINT)):
+        return f"starting from the weights of {source} (a fresh optimizer)", source
+    os.makedirs(workdir, exist_ok=True)
+    curve = os.path.join(source, TRAINING_CURVE)
+    if os.path.exists(curve):
+        shutil.copyfile(curve, os.path.join(workdir, METRICS))
+    for name in (VOCABULARY, TEXT, CONFIG,
+                 CHECKPOINT):  # the checkpoint last: it makes this a workdir
+        if os.path.exists(os.path.join(source, name)):
+            shutil.copyfile(os.path.join(source, name), os.path.join(workdir, name + ".part"))
+            os.replace(os.path.join(workdir, name + ".part"), os.path.join(workdir, name))
+    return f"going on from the training state of {source}", None

@@ -41,7 +41,13 @@ flags.DEFINE_integer("min_word_count", 5, "COCO: words seen fewer times in the t
                      "captions become <unk>.")
 flags.DEFINE_bool("keep_colour_words", False, "coco_32: keep the colour words that "
                   "alignPixelRNN removes from the captions of its grayscale images.")
-flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and samples (required).")
+flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and samples (required). "
+                    "A new folder, or one that holds this run's checkpoint (it resumes).")
+flags.DEFINE_string("init_from", None, "A model folder or shipped name to start a new "
+                    "--workdir from: its whole training state if it ships checkpoint.npz "
+                    "(the run goes on), else its weights with a fresh optimizer.")
+flags.DEFINE_bool("overwrite", False, "Train in a --workdir that holds a model without a "
+                  "training checkpoint, or in a shipped model's folder, replacing it.")
 # The DRAW cell (draw, align_draw).
 flags.DEFINE_integer("glimpses", 64, "T, the number of DRAW steps.")
 flags.DEFINE_integer("enc_units", 256, "Encoder (inference) LSTM units.")
@@ -73,6 +79,9 @@ flags.DEFINE_integer("train_steps", 100000, "Total optimizer steps.")
 flags.DEFINE_integer("steps_per_epoch", 500, "Steps between validation and checkpoints.")
 flags.DEFINE_integer("valid_images", 1000, "Validation images scored after each epoch.")
 flags.DEFINE_float("max_wall_minutes", None, "Stop (with a checkpoint) after this long.")
+flags.DEFINE_float("checkpoint_minutes", 10.0, "Also checkpoint (and validate) after this "
+                   "much wall time since the last checkpoint; 0: every --steps_per_epoch "
+                   "steps only.")
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, noise and batch order.")
 flags.DEFINE_enum("strategy", "none", ["none", "mirrored", "multi_worker", "data_parallel"],
                   "Distribution over devices: mirrored and multi_worker (TF_CONFIG) on the "
@@ -86,6 +95,8 @@ for _name in ("glimpses", "enc_units", "dec_units", "z_dim", "read_n", "write_n"
               "train_steps", "steps_per_epoch", "valid_images", "embed_dim", "lang_units",
               "pixel_embed_dim", "filters", "num_layers", "min_word_count"):
     flags.register_validator(_name, lambda v: v > 0, message="must be positive")
+flags.register_validator("checkpoint_minutes", lambda v: v >= 0 and v < float("inf"),
+                         message="must be a finite number of minutes, 0 or more")
 flags.register_validator("kernel_size", lambda v: v > 0 and v % 2 == 1,
                          message="must be odd and positive")
 
@@ -132,6 +143,12 @@ def main(argv):
         raise cli.UsageError("--strategy=multi_worker trains --model=draw only: Keras 3.15's fit "
                              "cannot average the caption models' dict inputs across workers "
                              "(keras-team/keras#20585); use --strategy=mirrored on one machine")
+    from t2i_tf import checkpoint
+
+    note, init_weights = checkpoint.prepare_workdir(FLAGS.workdir, FLAGS.init_from,
+                                                    FLAGS.overwrite)
+    if note:
+        print(note)
     import keras
 
     from t2i_tf import distribute, training
@@ -162,7 +179,9 @@ def main(argv):
         training.train(model, data, FLAGS.workdir, optimizer, batch_size=FLAGS.batch_size,
                        train_steps=FLAGS.train_steps, steps_per_epoch=FLAGS.steps_per_epoch,
                        valid_images=FLAGS.valid_images, max_wall_seconds=budget,
-                       seed=FLAGS.seed, distribution=distribution)
+                       seed=FLAGS.seed, distribution=distribution,
+                       checkpoint_minutes=FLAGS.checkpoint_minutes or None,
+                       init_weights=init_weights)
 
 
 if __name__ == "__main__":

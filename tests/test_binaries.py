@@ -284,3 +284,31 @@ def test_sample_with_nothing_drawable_fails_without_traceback(align_workdir, tmp
     assert errors[-1] == "error: no caption could be drawn", result.stderr
     assert len(errors) == 4  # one per bad caption, then the verdict
     assert not (tmp_path / "out" / "samples.png").exists()
+
+
+def test_train_never_overwrites_a_model(tmp_path):
+    import hashlib
+    import shutil
+
+    copy = str(tmp_path / "copy")
+    shutil.copytree(os.path.join(ROOT, "models", "draw_mnist"), copy)
+
+    def sums():
+        return {n: hashlib.sha256(open(os.path.join(copy, n), "rb").read()).hexdigest()
+                for n in sorted(os.listdir(copy))}
+
+    before = sums()
+    result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={copy}")
+    assert_one_line_error(result, "holds a model but no training checkpoint", "--init_from")
+    shipped = run("t2i_tf.train", "--flagfile=flags/smoke", "--workdir=models/draw_mnist")
+    assert_one_line_error(shipped, "is a shipped model", "--init_from=draw_mnist")
+    assert sums() == before
+
+
+@pytest.mark.parametrize("binary", ["train", "sample", "evaluate", "export", "serve"])
+def test_help_exits_zero_and_leftover_arguments_are_refused(binary, tmp_path):
+    assert run(f"t2i_tf.{binary}", "--help").returncode == 0
+    required = {"train": [f"--workdir={tmp_path}"], "export": ["--model=x", "--export_dir=y"],
+                "serve": ["--export_dir=y"]}.get(binary, [])
+    result = run(f"t2i_tf.{binary}", "stray words", *required)
+    assert_one_line_error(result, "unexpected argument 'stray words'")

@@ -285,3 +285,63 @@ def test_truncated_training_checkpoint(tmp_path):
     with pytest.raises(CheckpointError) as excinfo:
         checkpoint.restore_training(str(tmp_path), make_model(), keras.optimizers.Adam())
     check_error(excinfo, "checkpoint.npz")
+
+
+# ---------------------------------------------------------------- training workdirs
+
+
+def checksums(folder):
+    import hashlib
+
+    return {n: hashlib.sha256(open(os.path.join(folder, n), "rb").read()).hexdigest()
+            for n in sorted(os.listdir(folder))}
+
+
+def test_prepare_workdir_refuses_a_model_without_checkpoint(tmp_path):
+    checkpoint.save_model(str(tmp_path), make_model())
+    before = checksums(tmp_path)
+    with pytest.raises(checkpoint.UsageError) as e:
+        checkpoint.prepare_workdir(str(tmp_path))
+    check_error(e, "holds a model but no training checkpoint", "--init_from=")
+    assert checksums(tmp_path) == before
+    assert checkpoint.prepare_workdir(str(tmp_path), overwrite=True) == (None, None)
+
+
+def test_prepare_workdir_refuses_shipped_models_even_with_a_checkpoint(tmp_path, monkeypatch):
+    shipped = tmp_path / "models"
+    monkeypatch.setattr(checkpoint, "SHIPPED_MODELS_DIR", str(shipped))
+    model = make_model()
+    checkpoint.save_model(str(shipped / "m"), model, trained_optimizer(model))
+    with pytest.raises(checkpoint.UsageError) as e:
+        checkpoint.prepare_workdir(str(shipped / "m"))
+    check_error(e, "is a shipped model", "--init_from=m")
+    # A new folder, a folder with a checkpoint: trained in.
+    assert checkpoint.prepare_workdir(str(tmp_path / "new")) == (None, None)
+    assert checkpoint.prepare_workdir(str(shipped / "m"), overwrite=True) == (None, None)
+
+
+def test_prepare_workdir_init_from_weights_or_training_state(tmp_path):
+    model = make_model()
+    weights_only, full = str(tmp_path / "weights_only"), str(tmp_path / "full")
+    checkpoint.save_model(weights_only, model)
+    checkpoint.save_model(full, model, trained_optimizer(model), record={"step": 2})
+    with open(os.path.join(full, checkpoint.TRAINING_CURVE), "w") as f:
+        f.write(json.dumps({"step": 2}) + "\n")
+    note, init = checkpoint.prepare_workdir(str(tmp_path / "a"), init_from=weights_only)
+    assert init == weights_only and "fresh optimizer" in note
+    assert not os.path.exists(tmp_path / "a")  # nothing written until training starts
+    note, init = checkpoint.prepare_workdir(str(tmp_path / "b"), init_from=full)
+    assert init is None and "training state" in note
+    assert checksums(tmp_path / "b")["checkpoint.npz"] == checksums(full)["checkpoint.npz"]
+    assert checkpoint.checkpoint_record(str(tmp_path / "b")) == {"step": 2}
+    assert os.path.exists(tmp_path / "b" / checkpoint.METRICS)
+    # The second time, the workdir's own checkpoint wins.
+    note, init = checkpoint.prepare_workdir(str(tmp_path / "b"), init_from=weights_only)
+    assert init is None and "not used" in note
+
+
+def test_load_weights_of_another_model(tmp_path):
+    checkpoint.save_model(str(tmp_path), make_model(z_dim=5))
+    with pytest.raises(CheckpointError) as e:
+        checkpoint.load_weights(str(tmp_path), make_model())
+    check_error(e, "holds another model")

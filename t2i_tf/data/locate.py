@@ -11,19 +11,10 @@ import os
 import pathlib
 from typing import Sequence
 
+from t2i_tf.errors import DataError  # noqa: F401  (raised here, caught by the binaries)
+
 ENV_VAR = "T2I_DATA_DIR"
 _HINT = f"(pass --data_dir or set {ENV_VAR})"
-
-
-class DataError(Exception):
-    """A data file is missing, truncated or malformed.
-
-    The message is a single line naming the file (or folder) and the problem, so
-    binaries can print it and exit non-zero without a traceback.
-    """
-
-    def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
 
 
 def default_data_dir() -> str:
