@@ -57,6 +57,12 @@ FLAGS = flags.FLAGS
 # right in 95% of seen and 59% of held-out scenes against 83% and 46% at 1 (docs/RESULTS.md,
 # "Samples at a lower prior temperature"), and still vary in place and style.
 DRAW_TEMPERATURE = 0.5
+MAX_TEMPERATURE = 10.0  # beyond it the prior's noise swamps the model (and overflows)
+MAX_IMAGES = 10000  # images per call, all captions together
+CHUNK = 128  # DRAW images per sampler call: memory stays bounded
+SHOWN = 16  # samples per caption (64 without captions) in steps.png and drawing.gif
+PICTURE_COLUMNS = 64  # samples per caption in samples.png (all of them in samples.npz)
+MAX_PICTURE_SIDE = 8192  # pixels: samples.png's scale is lowered to stay within it
 flags.DEFINE_string("model", None, "A model folder, or the name of one under models/; "
                     "default aligndraw_mnist_captions with captions, draw_mnist without.")
 flags.DEFINE_multi_string("caption", [], "Caption(s) to draw (caption models); repeatable.")
@@ -78,7 +84,8 @@ flags.DEFINE_integer("beam", 0, "Pixel models: beam search of this width (implie
 flags.register_validator("num_samples", lambda v: 0 < v <= 10000, message="must be in 1..10000")
 flags.register_validator("scale", lambda v: 0 < v <= 16, message="must be in 1..16")
 flags.register_validator("beam", lambda v: 0 <= v <= 256, message="must be in 0..256")
-flags.register_validator("temperature", lambda v: v is None or v >= 0, message="must be >= 0")
+flags.register_validator("temperature", lambda v: v is None or 0 <= v <= MAX_TEMPERATURE,
+                         message=f"must be a number in 0..{MAX_TEMPERATURE:g}")
 
 DEFAULT_MODEL = "draw_mnist"
 DEFAULT_CAPTION_MODEL = "aligndraw_mnist_captions"
@@ -137,23 +144,74 @@ def _check_writable(folder):
         raise cli.UsageError(f"output folder {folder} is not writable")
 
 
-def _write_pictures(out, model, canvases, windows, columns, scale, labels=None):
+def _draw_chunked(draw, rows, shown):
+    """Runs draw(start, stop, seed) -> a DRAW sampler's output over `rows` images in
+    compiled calls of at most CHUNK images, so that memory stays bounded whatever
+    --num_samples is. Returns the final canvases of every row (rows, H, W), the sampler's
+    whole output for the rows in `shown` (sorted), and its windows and word weights (small)
+    for every row. One call draws exactly what an unchunked call would; later chunks take
+    seeds derived from (--seed, chunk).
+
+    Raises RunError, before anything is written, if a canvas is not finite."""
+    import numpy as np
+
+    finals, kept, whole = [], [], {}
+    shown = np.asarray(shown)
+    for i, start in enumerate(range(0, rows, CHUNK)):
+        stop = min(start + CHUNK, rows)
+        seed = FLAGS.seed if i == 0 else int(np.random.SeedSequence([FLAGS.seed, i])
+                                             .generate_state(1)[0] >> 1)
+        out = draw(start, stop, seed)
+        if not np.all(np.isfinite(out["canvases"][-1])):
+            raise cli.RunError(f"the model drew non-finite canvases at --temperature="
+                               f"{_draw_temperature():g}; nothing was written: try a lower one")
+        finals.append(np.array(out["canvases"][-1]))  # a copy: a view would keep every step
+        here = shown[(shown >= start) & (shown < stop)] - start
+        kept.append(out["canvases"][:, here])
+        for key in ("windows", "alpha"):
+            if key in out:
+                whole.setdefault(key, []).append(out[key])
+    whole = {k: np.concatenate(v, axis=1) for k, v in whole.items()}
+    return np.concatenate(finals), np.concatenate(kept, axis=1), whole
+
+
+def _picture_scale(count, columns, side):
+    """--scale, lowered (and said) if samples.png would be wider or taller than
+    MAX_PICTURE_SIDE pixels."""
+    import math
+
+    columns = columns or int(math.ceil(math.sqrt(count)))
+    longest = max(columns, math.ceil(count / columns)) * (side + 1)
+    scale = max(1, min(FLAGS.scale, MAX_PICTURE_SIDE // longest))
+    if scale < FLAGS.scale:
+        print(f"note: samples.png drawn at --scale={scale} to stay within "
+              f"{MAX_PICTURE_SIDE} pixels", file=sys.stderr)
+    return scale
+
+
+def _write_pictures(out, model, final, canvases, windows, columns=None, shown_columns=None,
+                    labels=None):
+    """samples.png of the final canvases (n, H, W) in rows of `columns` (one per caption
+    with labels); steps.png and drawing.gif of the drawing sequence `canvases` (T, k, H, W)
+    with its `windows` (T, k, 5) in rows of `shown_columns`, k <= n."""
     import numpy as np
 
     from t2i_tf import visualize
 
     write_n = model.cell.write_n if model.cell.attention else None
     paths = {name: os.path.join(out, name) for name in ("samples.png", "steps.png", "drawing.gif")}
-    final = visualize.grid(canvases[-1], columns, scale=scale)
+    scale = _picture_scale(len(final), columns, final.shape[1])
+    picture = visualize.grid(final, columns, scale=scale)
     if labels:  # one row per caption: write it on the left
-        final = visualize.label_rows(final, labels, (canvases.shape[2] + 1) * scale, scale)
-    visualize.save_png(paths["samples.png"], final)
+        picture = visualize.label_rows(picture, labels, (final.shape[1] + 1) * scale, scale)
+    visualize.save_png(paths["samples.png"], picture)
+    scale = FLAGS.scale
     few = min(8, canvases.shape[1])
     ticks = np.linspace(0, model.steps - 1, min(model.steps, 16)).round().astype(int)
     sequence = np.swapaxes(canvases[ticks, :few], 0, 1).reshape(-1, *canvases.shape[2:])
     visualize.save_png(paths["steps.png"], visualize.grid(sequence, len(ticks), scale=scale))
     frames = visualize.drawing_frames(canvases, windows if write_n else None, write_n,
-                                      columns=columns, scale=scale)
+                                      columns=shown_columns, scale=scale)
     visualize.save_gif(paths["drawing.gif"], frames)
     return list(paths.values())
 
@@ -166,11 +224,26 @@ def _draw_captions(model, model_name, out):
 
     kept, ids, mask = _read_captions(model_name)
     n = FLAGS.num_samples
-    result = sampling.CaptionSampler(model, _draw_temperature())(
-        np.repeat(ids, n, 0), np.repeat(mask, n, 0), seed=FLAGS.seed)
-    paths = _write_pictures(out, model, result["canvases"], result["windows"], n, FLAGS.scale,
+    _check_total(len(kept) * n)
+    ids, mask = np.repeat(ids, n, 0), np.repeat(mask, n, 0)
+    sampler = sampling.CaptionSampler(model, _draw_temperature())
+    shown = [c * n + k for c in range(len(kept)) for k in range(min(n, SHOWN))]
+    final, canvases, whole = _draw_chunked(
+        lambda start, stop, seed: sampler(ids[start:stop], mask[start:stop], seed=seed),
+        len(ids), shown)
+    columns = min(n, PICTURE_COLUMNS)
+    paths = _write_pictures(out, model,
+                            final.reshape(len(kept), n, *final.shape[1:])[:, :columns]
+                            .reshape(-1, *final.shape[1:]),
+                            canvases, whole["windows"][:, shown], columns, min(n, SHOWN),
                             labels=[caption for _, caption, _ in kept])
-    alpha = result["alpha"].reshape(model.steps, len(kept), n, -1).mean(axis=2)  # (T, c, L)
+    if n > columns:  # every sample, as numbers
+        paths.append(os.path.join(out, "samples.npz"))
+        np.savez_compressed(paths[-1], canvases=final.reshape(len(kept), n, *final.shape[1:]),
+                            captions=np.array([caption for _, caption, _ in kept]))
+        print(f"note: samples.png shows the first {columns} samples of each caption; "
+              f"samples.npz holds all {n}", file=sys.stderr)
+    alpha = whole["alpha"].reshape(model.steps, len(kept), n, -1).mean(axis=2)  # (T, c, L)
     maps, lines = [], []
     for c, (_, caption, words) in enumerate(kept):
         weights = alpha[:, c, :len(words)]  # (T, words)
@@ -184,6 +257,12 @@ def _draw_captions(model, model_name, out):
     with open(paths[-1], "w") as f:
         f.write("\n".join(lines) + "\n")
     return paths
+
+
+def _check_total(images):
+    if images > MAX_IMAGES:
+        raise cli.UsageError(f"{images:,} images asked for (captions x --num_samples); at most "
+                             f"{MAX_IMAGES:,} per call")
 
 
 def _read_captions(model_name):
@@ -222,13 +301,15 @@ def _draw_pixel_captions(model, model_name, out):
     _warn_unused_flags(method)
     kept, ids, mask = _read_captions(model_name)
     n = FLAGS.num_samples if method == "sample" else 1  # greedy and beam are deterministic
+    _check_total(len(kept) * n)
     sampler = sampling.PixelCaptionSampler(model, method, beam_width=width,
                                            temperature=_pixel_temperature())
     result = sampler(np.repeat(ids, n, 0), np.repeat(mask, n, 0), seed=FLAGS.seed)
     images = sampling.unit_images(result["images"], model.levels)  # (captions n, H, W)
-    picture = visualize.grid(images, n, scale=FLAGS.scale)
+    scale = _picture_scale(len(images), n, images.shape[1])
+    picture = visualize.grid(images, n, scale=scale)
     picture = visualize.label_rows(picture, [caption for _, caption, _ in kept],
-                                   (images.shape[1] + 1) * FLAGS.scale, FLAGS.scale)
+                                   (images.shape[1] + 1) * scale, scale)
     paths = [os.path.join(out, "samples.png"), os.path.join(out, "scores.txt")]
     visualize.save_png(paths[0], picture)
     log_prob = result["log_prob"].reshape(len(kept), n)
@@ -275,10 +356,12 @@ def main(argv):
     elif not hasattr(model, "encode_caption"):
         if has_captions:
             raise cli.UsageError(f"{model_name} is not a caption model; drop the captions")
-        out = sampling.PriorSampler(model, _draw_temperature())(FLAGS.num_samples,
-                                                               seed=FLAGS.seed)
-        paths = _write_pictures(FLAGS.out, model, out["canvases"], out["windows"], None,
-                                FLAGS.scale)
+        sampler = sampling.PriorSampler(model, _draw_temperature())
+        shown = list(range(min(FLAGS.num_samples, 4 * SHOWN)))
+        final, canvases, whole = _draw_chunked(
+            lambda start, stop, seed: sampler(stop - start, seed=seed), FLAGS.num_samples,
+            shown)
+        paths = _write_pictures(FLAGS.out, model, final, canvases, whole["windows"][:, shown])
     elif not has_captions:
         raise cli.UsageError("this model draws captions: pass --caption=\"...\" or "
                              "--captions_file")

@@ -312,3 +312,26 @@ def test_help_exits_zero_and_leftover_arguments_are_refused(binary, tmp_path):
                 "serve": ["--export_dir=y"]}.get(binary, [])
     result = run(f"t2i_tf.{binary}", "stray words", *required)
     assert_one_line_error(result, "unexpected argument 'stray words'")
+
+
+@pytest.mark.parametrize("value", ["inf", "1e40", "nan", "-1"])
+def test_sample_refuses_absurd_temperatures_and_writes_nothing(workdir, tmp_path, value):
+    out = tmp_path / "out"
+    result = run("t2i_tf.sample", f"--model={workdir}", f"--temperature={value}",
+                 f"--out={out}")
+    assert_one_line_error(result, "--temperature")
+    assert not out.exists()
+
+
+def test_sample_draws_in_chunks(workdir, tmp_path):
+    # 300 images: three sampler calls (sample.CHUNK = 128); steps.png and drawing.gif show
+    # the first 64, samples.png every one.
+    from PIL import Image
+
+    out = tmp_path / "out"
+    result = run("t2i_tf.sample", f"--model={workdir}", "--num_samples=300", "--scale=1",
+                 f"--out={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    width, height = Image.open(out / "samples.png").size
+    assert (width, height) == (18 * 29 + 1, 17 * 29 + 1)  # ceil(sqrt(300)) = 18 columns
+    assert Image.open(out / "drawing.gif").size == (8 * 29 + 1, 8 * 29 + 1)
