@@ -178,7 +178,8 @@ def _store(part, folder, remote):
 
 
 def _gzip(src, dst):
-    with gzip.GzipFile(fileobj=dst, mode="wb", mtime=0, filename="") as z:
+    # Level 6: a tenth of level 9's time on the .amat text, for a file a fifth larger.
+    with gzip.GzipFile(fileobj=dst, mode="wb", mtime=0, filename="", compresslevel=6) as z:
         shutil.copyfileobj(src, z, CHUNK)
 
 
