@@ -35,6 +35,13 @@ def run(main):
             message = " ".join(str(e).split()) or type(e).__name__
             print(f"error: {message}", file=sys.stderr)
             sys.exit(1)
+        except ModuleNotFoundError as e:  # an optional dependency (pyproject's extras)
+            extra = _EXTRAS.get((e.name or "").split(".")[0])
+            if extra is None:
+                raise
+            print(f"error: this needs {e.name.split('.')[0]}, which is not installed: "
+                  f"pip install 't2i-tf[{extra}]'", file=sys.stderr)
+            sys.exit(1)
         except KeyboardInterrupt:  # Ctrl-C: quiet, with the shell's status for SIGINT
             print("interrupted", file=sys.stderr)
             sys.exit(130)
@@ -69,4 +76,7 @@ def _parse_flags(argv):
         sys.exit(1)
 
 
+# Top-level modules of the optional dependencies -> the extra that installs them.
+_EXTRAS = {"tensorflow": "tensorflow", "tensorboard": "jax", "aiohttp": "serve",
+           "tensorflow_datasets": "tfds"}
 _HELP = ("--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml")

@@ -71,3 +71,16 @@ def test_sample_draws_quietly(tmp_path):
     assert p.returncode == 0 and p.stderr == "", p.stderr
     assert p.stdout.split() == [str(tmp_path / n) for n in ("samples.png", "steps.png",
                                                               "drawing.gif")]
+
+
+def test_a_missing_optional_dependency_is_one_line():
+    code = ("from t2i_tf import cli\n"
+            "def main(argv):\n"
+            "    raise ModuleNotFoundError(\"No module named 'tensorflow'\", name='%s')\n"
+            "cli.run(main)\n")
+    p = python(code % "tensorflow.python")
+    assert p.returncode == 1
+    assert p.stderr == ("error: this needs tensorflow, which is not installed: "
+                        "pip install 't2i-tf[tensorflow]'\n")
+    p = python(code % "not_an_extra")  # anything else is a bug: its traceback stays
+    assert p.returncode == 1 and "Traceback" in p.stderr
