@@ -29,8 +29,23 @@ VOCABULARY = "vocabulary.json"
 TEXT = "text.json"
 METRICS = "metrics.jsonl"  # a workdir's validation records, one JSON line per checkpoint
 TRAINING_CURVE = "training_curve.jsonl"  # a shipped model's copy of its metrics.jsonl
-SHIPPED_MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))),
-                                  "models")
+MODELS_ENV_VAR = "T2I_MODELS_DIR"
+
+
+def shipped_models_dir():
+    """Where shipped model names are looked up: $T2I_MODELS_DIR if set; else the copy of
+    models/ that a wheel installs as t2i_tf/_models; else models/ beside the package (a
+    checkout, or an editable install of one)."""
+    env = os.environ.get(MODELS_ENV_VAR)
+    if env:
+        return os.path.realpath(os.path.expanduser(env))
+    package = os.path.dirname(os.path.realpath(__file__))
+    installed = os.path.join(package, "_models")
+    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(package),
+                                                                  "models")
+
+
+SHIPPED_MODELS_DIR = shipped_models_dir()
 
 
 def _atomic_write(path, write):
@@ -171,7 +186,7 @@ def resolve(name_or_path):
     if os.path.isdir(shipped):
         return shipped
     raise CheckpointError(f"model {name_or_path!r} is neither a folder nor a shipped model "
-                          f"under {SHIPPED_MODELS_DIR}")
+                          f"under {SHIPPED_MODELS_DIR} (${MODELS_ENV_VAR} sets that folder)")
 
 
 def read_config(folder):

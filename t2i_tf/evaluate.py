@@ -397,5 +397,10 @@ def main(argv):
     print(line)
 
 
-if __name__ == "__main__":
+def run():
+    """`t2i-evaluate`, the same as `python -m t2i_tf.evaluate`."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

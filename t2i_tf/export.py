@@ -68,5 +68,10 @@ def main(argv):
     print(path)
 
 
-if __name__ == "__main__":
+def run():
+    """`t2i-export`, the same as `python -m t2i_tf.export`."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -6,6 +6,7 @@
   python -m t2i_tf.sample --captions_file=docs/captions_mnist_seen.txt --model=DIR
   python -m t2i_tf.sample --model=DIR --caption="the digit 3 is at the top of the digit 1 ." \
       --beam=4                             # a pixel model (align_pixel_rnn, align_pixel_cnn)
+  python -m t2i_tf.sample --beam=4         # alignpixelrnn_mnist_captions, that caption
 
 Captions are tokenised as the model's training captions were (its text.json: nltk
 Treebank tokens for COCO models, colour words dropped for a grayscale COCO model; captioned
@@ -64,7 +65,8 @@ SHOWN = 16  # samples per caption (64 without captions) in steps.png and drawing
 PICTURE_COLUMNS = 64  # samples per caption in samples.png (all of them in samples.npz)
 MAX_PICTURE_SIDE = 8192  # pixels: samples.png's scale is lowered to stay within it
 flags.DEFINE_string("model", None, "A model folder, or the name of one under models/; "
-                    "default aligndraw_mnist_captions with captions, draw_mnist without.")
+                    "default aligndraw_mnist_captions with captions, draw_mnist without, "
+                    "alignpixelrnn_mnist_captions with --beam or --method.")
 flags.DEFINE_multi_string("caption", [], "Caption(s) to draw (caption models); repeatable.")
 flags.DEFINE_string("captions_file", None, "A file of captions, one per line.")
 flags.DEFINE_integer("num_samples", 64, "Images to draw (per caption for caption models).")
@@ -89,6 +91,8 @@ flags.register_validator("temperature", lambda v: v is None or 0 <= v <= MAX_TEM
 
 DEFAULT_MODEL = "draw_mnist"
 DEFAULT_CAPTION_MODEL = "aligndraw_mnist_captions"
+DEFAULT_PIXEL_MODEL = "alignpixelrnn_mnist_captions"  # --beam or --method without --model
+DEFAULT_CAPTION = "the digit 3 is at the top of the digit 1 ."  # a pixel model without one
 PIXEL_MODELS = ("align_pixel_rnn", "align_pixel_cnn")  # registry names
 
 
@@ -329,6 +333,13 @@ def main(argv):
     del argv
     has_captions = bool(FLAGS.caption or FLAGS.captions_file)
     model_name = FLAGS.model or (DEFAULT_CAPTION_MODEL if has_captions else DEFAULT_MODEL)
+    if not FLAGS.model and (FLAGS.method or FLAGS.beam):  # only pixel models take these
+        model_name, used = DEFAULT_PIXEL_MODEL, f"--model={DEFAULT_PIXEL_MODEL}"
+        if not has_captions:
+            FLAGS.caption, has_captions = [DEFAULT_CAPTION], True
+            used += f' --caption="{DEFAULT_CAPTION}"'
+        print(f"note: drawing with {used} (the defaults for --beam and --method)",
+              file=sys.stderr)
     _check_writable(FLAGS.out)  # before the slow part
     if FLAGS.method or FLAGS.beam:
         _pixel_method()  # a bad --method/--beam pair ends here, before the slow part
@@ -371,5 +382,10 @@ def main(argv):
         print(path)
 
 
-if __name__ == "__main__":
+def run():
+    """`t2i-sample`, the same as `python -m t2i_tf.sample`."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

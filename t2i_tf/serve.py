@@ -61,5 +61,10 @@ def main(argv):
     print("stopped", flush=True)
 
 
-if __name__ == "__main__":
+def run():
+    """`t2i-serve`, the same as `python -m t2i_tf.serve`."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -184,6 +184,11 @@ def main(argv):
                        init_weights=init_weights)
 
 
-if __name__ == "__main__":
+def run():
+    """`t2i-train`, the same as `python -m t2i_tf.train`."""
     flags.mark_flag_as_required("workdir")  # here, so benchmarks can import the flags
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()
