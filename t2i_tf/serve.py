@@ -42,9 +42,14 @@ flags.DEFINE_float("body_timeout_s", 10.0, "A request body not received within t
 flags.DEFINE_bool("warmup", True, "Compile every batch and caption-length bucket before "
                   "listening, so that no request waits for XLA to compile.")
 flags.mark_flag_as_required("export_dir")
-for _name in ("max_batch", "max_caption_chars", "max_words", "max_request_bytes", "max_queue",
-              "request_timeout_s", "body_timeout_s"):
-    flags.register_validator(_name, lambda v: v > 0, message="must be positive")
+# The batch and caption-length buckets (log2 of each) are compiled at start-up: bounded.
+for _name, _most in (("max_batch", 4096), ("max_words", 1024), ("max_caption_chars", 1 << 20),
+                     ("max_request_bytes", 1 << 30), ("max_queue", 1 << 20)):
+    flags.register_validator(_name, lambda v, most=_most: 0 < v <= most,
+                             message=f"must be in 1..{_most}")
+for _name in ("request_timeout_s", "body_timeout_s"):
+    flags.register_validator(_name, lambda v: 0 < v <= 86400,
+                             message="must be a positive number of seconds, at most 86400")
 flags.register_validator("port", lambda v: 0 <= v < 65536, message="must be in 0..65535")
 
 

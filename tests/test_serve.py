@@ -505,3 +505,35 @@ def test_codec_answers():
     single = {"images": np.zeros((1, 2), np.uint8)}
     assert rest_codec.format_predict(single, True) == {"predictions": [[0, 0]]}
     assert rest_codec.format_predict(single, False) == {"outputs": [[0, 0]]}
+
+
+# Property: any value of a validated flag is parsed into its range or refused by absl's
+# flags.Error, which t2i_tf.cli prints as one line.
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+VALIDATED = {"max_batch": 4096, "max_words": 1024, "max_caption_chars": 1 << 20,
+             "max_request_bytes": 1 << 30, "max_queue": 1 << 20, "request_timeout_s": 86400,
+             "body_timeout_s": 86400, "port": 65535}
+FLAG_VALUES = st.one_of(st.integers(-10, 10), st.integers(), st.floats(allow_nan=True),
+                        st.text(max_size=12), st.sampled_from(["9" * 5000, "inf", "-0", "1e3"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(sorted(VALIDATED)), FLAG_VALUES)
+def test_serve_flags_take_a_value_in_range_or_refuse_it(name, value):
+    from absl import flags
+
+    import t2i_tf.serve  # noqa: F401  (defines the flags)
+
+    values = flags.FLAGS
+    try:
+        values(["serve", "--export_dir=x", f"--{name}={value}"])
+    except flags.Error as e:
+        assert str(e)
+        return
+    finally:
+        parsed = values[name].value if values.is_parsed() else None
+        values.unparse_flags()
+    assert (0 <= parsed if name == "port" else 0 < parsed) and parsed <= VALIDATED[name]
+    assert float(str(value)) == parsed
