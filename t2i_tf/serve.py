@@ -6,8 +6,10 @@
             "seed": 7}]}' localhost:8501/v1/models/aligndraw:predict
 
 Serves the highest version under --export_dir, loaded with TensorFlow's SavedModel loader
-(t2i_tf/rest_server.py); prints its address when ready and stops cleanly on SIGINT or
+(t2i_tf/rest_server.py); compiles every batch and caption-length bucket that --max_batch and
+--max_words admit (--warmup), prints its address when ready and stops cleanly on SIGINT or
 SIGTERM (exit status 0). --port=0 takes a free port (the printed address names it).
+docs/SERVING.md describes the requests, the error contract and the flags.
 
 The process needs TensorFlow and aiohttp, not Keras or the model code. An expected failure
 (no export under --export_dir, a port in use) ends in one `error: ...` line and exit status 1.
@@ -15,6 +17,8 @@ The process needs TensorFlow and aiohttp, not Keras or the model code. An expect
 
 import asyncio
 import os
+import sys
+import time
 
 from absl import flags
 
@@ -29,11 +33,23 @@ flags.DEFINE_integer("max_batch", 64, "Most images (captions x num_samples) per 
 flags.DEFINE_integer("max_caption_chars", 1000, "Most characters per caption.")
 flags.DEFINE_integer("max_words", 64, "Most words per caption (and columns of ids).")
 flags.DEFINE_integer("max_request_bytes", 1 << 20, "Largest request body.")
-flags.DEFINE_bool("warmup", True, "Run the model on small inputs before listening, so the "
-                  "first requests do not wait for XLA to compile.")
+flags.DEFINE_integer("max_queue", 32, "Most predict requests waiting or running at once; "
+                     "the next is answered 429.")
+flags.DEFINE_float("request_timeout_s", 30.0, "A predict request not answered within this "
+                   "(waiting for the model included) is answered 503.")
+flags.DEFINE_float("body_timeout_s", 10.0, "A request body not received within this is "
+                   "answered 408.")
+flags.DEFINE_bool("warmup", True, "Compile every batch and caption-length bucket before "
+                  "listening, so that no request waits for XLA to compile.")
 flags.mark_flag_as_required("export_dir")
-for _name in ("max_batch", "max_caption_chars", "max_words", "max_request_bytes"):
-    flags.register_validator(_name, lambda v: v > 0, message="must be positive")
+# The batch and caption-length buckets (log2 of each) are compiled at start-up: bounded.
+for _name, _most in (("max_batch", 4096), ("max_words", 1024), ("max_caption_chars", 1 << 20),
+                     ("max_request_bytes", 1 << 30), ("max_queue", 1 << 20)):
+    flags.register_validator(_name, lambda v, most=_most: 0 < v <= most,
+                             message=f"must be in 1..{_most}")
+for _name in ("request_timeout_s", "body_timeout_s"):
+    flags.register_validator(_name, lambda v: 0 < v <= 86400,
+                             message="must be a positive number of seconds, at most 86400")
 flags.register_validator("port", lambda v: 0 <= v < 65536, message="must be in 0..65535")
 
 
@@ -45,12 +61,18 @@ def main(argv):
         model = rest_server.ServedModel(FLAGS.export_dir)
     except rest_server.ServingError as e:
         raise cli.UsageError(str(e)) from None
+    limits = rest_server.Limits(FLAGS.max_batch, FLAGS.max_caption_chars, FLAGS.max_words)
     if FLAGS.warmup:
-        model.warm_up()
+        start = time.monotonic()
+        calls = model.warm_up(limits)
+        print(f"compiled {calls} batch and caption-length buckets in "
+              f"{time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
     name = FLAGS.model_name or os.path.basename(os.path.normpath(
         os.path.abspath(FLAGS.export_dir)))
-    limits = rest_server.Limits(FLAGS.max_batch, FLAGS.max_caption_chars, FLAGS.max_words)
-    application = rest_server.make_app(model, name, limits, FLAGS.max_request_bytes)
+    admission = rest_server.Admission(FLAGS.max_queue, FLAGS.request_timeout_s,
+                                      FLAGS.body_timeout_s)
+    application = rest_server.make_app(model, name, limits, FLAGS.max_request_bytes,
+                                       admission)
 
     def ready(address):
         print(f"serving {name} version {model.version} "

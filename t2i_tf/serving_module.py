@@ -14,11 +14,13 @@ with row i * num_samples + j holding sample j of caption i. A prior model (DRAW)
 serving_default(num_samples, seed) -> images (num_samples, H, W).
 
 Tokenisation in the graph is captioned MNIST's (t2i_tf.data.caption_input.tokenize): lower
-case, split on whitespace, each token looked up in the model's vocabulary, unknown tokens
-(and the literal "<pad>") to <unk>, padded to the longest caption of the batch. A caption
-with no token, an id outside the vocabulary or num_samples < 1 is refused
-(InvalidArgumentError). tf.strings.split splits on ASCII whitespace, so a caption with
-other Unicode spaces can tokenise differently from Python's str.split.
+case, split on whitespace (the Unicode spaces that Python's str.split knows are turned into
+ASCII spaces first, so both split alike), each token looked up in the model's vocabulary,
+unknown tokens (and the literal "<pad>") to <unk>, padded to the longest caption of the
+batch. A caption with no token, an id outside the vocabulary or num_samples < 1 is refused
+(InvalidArgumentError). The export also writes the vocabulary to
+assets.extra/vocabulary.json (VOCABULARY_FILE), where t2i_tf.serve reads it to refuse a
+caption with no known word, as `sample` does (caption_input.caption_problem).
 
 The noise. Sample j of every caption draws eps_j = tf.random.stateless_normal((T, z_dim),
 seed=[seed, j], alg="philox"): a pure function of (seed, j), independent of the other rows
@@ -50,6 +52,11 @@ from t2i_tf.data.vocabulary import PAD_ID, UNK_ID
 
 SERVING_DEFAULT = "serving_default"
 FROM_IDS = "from_ids"
+
+VOCABULARY_FILE = os.path.join("assets.extra", "vocabulary.json")  # in a version folder
+# The whitespace of Python's str.split that tf.strings.split (ASCII whitespace) lacks.
+UNICODE_SPACES = (r"[\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+                  r"\x{205f}\x{3000}]")
 
 _NUM_SAMPLES = tf.TensorSpec((), tf.int32, name="num_samples")
 _SEED = tf.TensorSpec((), tf.int32, name="seed")
@@ -106,12 +113,13 @@ class _Generator(tf.Module):
     """The model's generation for the serving signatures: final canvas and word weights.
 
     With jit_compile the model runs under XLA, which compiles once per input shape; the
-    rows are then padded up to a power of two and the words up to a multiple of
-    LENGTH_BUCKET (padding is masked, padded rows are dropped), so a server sees a handful
-    of shapes, not one per batch size and caption length.
+    rows are then padded up to a power of two and the words up to a power of two of at
+    least MIN_LENGTH (padding is masked, padded rows are dropped), so a server sees a
+    handful of shapes (row_buckets x length_buckets), not one per batch size and caption
+    length, and can compile them all before it serves (t2i_tf.rest_server.warm_up).
     """
 
-    LENGTH_BUCKET = 8
+    MIN_LENGTH = 8
 
     def __init__(self, model, jit_compile, name=None):
         super().__init__(name=name)
@@ -137,7 +145,8 @@ class _Generator(tf.Module):
             return {"images": to_uint8(canvas[:rows])}
         length = tf.shape(ids)[1]
         if self.jit_compile:
-            padding = [[0, tf.shape(eps)[1] - rows], [0, -length % self.LENGTH_BUCKET]]
+            bucket = next_power_of_two(tf.maximum(length, self.MIN_LENGTH))
+            padding = [[0, tf.shape(eps)[1] - rows], [0, bucket - length]]
             ids, mask = tf.pad(ids, padding), tf.pad(mask, padding)
         canvas, alpha = self._final(ids, mask, eps)
         return {"images": to_uint8(canvas[:rows]),
@@ -192,6 +201,7 @@ class CaptionServingModule(tf.Module):
 
     def tokenize(self, captions):
         """captions (n,) -> ids int32 (n, L), mask bool (n, L), L the longest caption."""
+        captions = tf.strings.regex_replace(captions, UNICODE_SPACES, " ")
         tokens = tf.strings.split(tf.strings.lower(captions, encoding="utf-8"))  # ragged
         ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
         mask = tf.ones_like(ids, dtype=tf.bool)
@@ -280,6 +290,10 @@ def export(model, version_dir, vocabulary=None, jit_compile=True):
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders; a server may run as another user
     try:
         tf.saved_model.save(module, tmp, signatures=module.signatures())
+        if vocabulary is not None:
+            os.makedirs(os.path.join(tmp, os.path.dirname(VOCABULARY_FILE)))
+            with open(os.path.join(tmp, VOCABULARY_FILE), "w") as f:
+                f.write(vocabulary.to_json())
         os.replace(tmp, version_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

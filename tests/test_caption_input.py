@@ -36,3 +36,35 @@ def test_captions_file_skips_blank_lines_and_reports_bad_bytes(tmp_path):
 def test_missing_captions_file_is_a_problem(tmp_path):
     captions, problems = caption_input.read_captions_file(str(tmp_path / "none.txt"))
     assert captions == [] and "cannot read captions file" in problems[0]
+
+
+# Properties: any text is either encoded or refused with the one problem, never an exception.
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+WORDS = st.sampled_from(VOCABULARY.words + ["zebra", "<pad>", "<unk>", "DIGIT", "."])
+CAPTIONS = st.one_of(
+    st.text(max_size=200),
+    st.lists(st.one_of(WORDS, st.text(max_size=8)), max_size=80).flatmap(
+        lambda words: st.sampled_from([" ", "\t", "\u00a0", "\u3000", "  \n"]).map(
+            lambda space: space.join(words))))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(CAPTIONS, min_size=1, max_size=4))
+def test_any_text_is_encoded_or_refused_by_the_one_rule(captions):
+    labelled = [(f"c{i}", c) for i, c in enumerate(captions)]
+    kept, ids, mask, problems, _ = caption_input.encode(VOCABULARY, labelled)
+    refused = {p.split(": ", 1)[0]: p.split(": ", 1)[1] for p in problems}
+    assert len(kept) + len(refused) == len(captions)
+    for label, caption in labelled:
+        tokens = caption_input.tokenize(caption)
+        assert refused.get(label) == caption_input.caption_problem(caption, tokens, VOCABULARY)
+    for row, (label, caption, tokens) in enumerate(kept):
+        assert tokens == caption.lower().split()
+        assert 0 < len(tokens) <= caption_input.MAX_WORDS
+        assert any(t in VOCABULARY for t in tokens)
+        want = VOCABULARY.encode(tokens)
+        assert ids[row, :len(want)].tolist() == want and mask[row].sum() == len(want)
+        assert not ids[row, len(want):].any() and not mask[row, len(want):].any()
+    assert (ids is None) == (not kept)

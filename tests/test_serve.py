@@ -5,6 +5,7 @@ in-process model, fed bad input (the server goes on serving), and stopped by a s
 Also the request codec (t2i_tf/rest_codec.py) on its own. Nothing here depends on the
 shipped weights beyond their architecture."""
 
+import asyncio
 import base64
 import json
 import os
@@ -12,6 +13,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +28,9 @@ MODEL = os.path.join(ROOT, "models", "aligndraw_mnist_captions")
 NAME = "aligndraw"
 CAPTION = "the digit 3 is at the top of the digit 1 ."
 OTHER = "The digit 7 is on the LEFT of the zebra"
-LIMITS = ["--max_batch=8", "--max_caption_chars=200", "--max_request_bytes=20000"]
+# Small limits: 4 batch x 2 caption-length buckets to compile at start-up.
+LIMITS = ["--max_batch=8", "--max_caption_chars=200", "--max_words=16",
+          "--max_request_bytes=20000", "--body_timeout_s=2"]
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +42,13 @@ def export_dir(tmp_path_factory):
 
 
 def start_server(export_dir, *flags):
+    """(process, model URL); the server's log (stderr) is in the file process.log_path."""
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    log = tempfile.NamedTemporaryFile("w+", prefix="serve-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "t2i_tf.serve", f"--export_dir={export_dir}",
                              "--port=0", *flags], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=log, text=True)
+    proc.log_path = log.name
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         ready, _, _ = select.select([proc.stdout], [], [], 1.0)
@@ -52,7 +59,12 @@ def start_server(export_dir, *flags):
             if not line:
                 break
     proc.kill()
-    pytest.fail(f"server did not start: {proc.stderr.read()[-3000:]}")
+    pytest.fail(f"server did not start: {server_log(proc)[-3000:]}")
+
+
+def server_log(proc):
+    with open(proc.log_path) as f:
+        return f.read()
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +137,42 @@ def test_saved_model_cli_shows_and_runs_the_export(export_dir, reference, tmp_pa
     assert out["attention"].shape == (4, 32, len(CAPTION.split()))  # the longer caption
     np.testing.assert_allclose(out["attention"], want["attention"], atol=1e-5)
     np.testing.assert_allclose(out["attention"].sum(-1), 1.0, atol=1e-5)
+
+
+def caption_of(words):
+    return " ".join((CAPTION.split() * 2)[:words])
+
+
+def test_every_bucket_is_compiled_before_the_server_listens(server):
+    # Each batch bucket (1, 2, 4, 8 images) with each caption-length bucket (8, 16 words)
+    # at odd sizes inside it: a compilation takes seconds, a compiled call tens of ms.
+    _, url = server
+    for captions, samples in ((1, 1), (1, 2), (3, 1), (7, 1)):
+        for words in (5, 13):
+            body = {"inputs": {"captions": [caption_of(words)] * captions,
+                               "num_samples": samples}}
+            start = time.perf_counter()
+            status, answer = request(url + ":predict", body)
+            elapsed = time.perf_counter() - start
+            assert status == 200, answer
+            assert len(answer["outputs"]["images"]) == captions * samples
+            assert elapsed < 1.5, (captions, samples, words, elapsed)
+
+
+def test_padding_leaves_the_real_rows_unchanged(server):
+    # Alone, "the digit 3 is" is 1 row of 4 words (buckets: 1 row, 8 words); beside the
+    # others 3 rows of up to 12 words (buckets: 4 rows, 16 words). Its noise depends only
+    # on (seed, sample), so its images are the same.
+    _, url = server
+    short = "the digit 3 is"
+    alone = request(url + ":predict", {"inputs": {"captions": [short], "num_samples": 2,
+                                                  "seed": 7}})[1]["outputs"]
+    beside = request(url + ":predict", {"inputs": {"captions": [CAPTION, short, OTHER],
+                                                   "num_samples": 2, "seed": 7}})[1]["outputs"]
+    np.testing.assert_array_equal(uint8(alone["images"]), uint8(beside["images"][2:4]))
+    np.testing.assert_allclose(alone["attention"], np.asarray(beside["attention"])[2:4, :, :4],
+                               atol=1e-6)
+    assert np.asarray(beside["attention"]).shape == (6, 32, len(CAPTION.split()))
 
 
 def test_status_and_metadata(server):
@@ -211,7 +259,10 @@ BAD_REQUESTS = [
      {"instances": [{"captions": CAPTION, "seed": 1}, {"captions": CAPTION, "seed": 2}]}, 400,
      "must agree"),
     ("bad base64", ":predict", {"instances": [{"b64": "not base64!"}]}, 400, "base64"),
-    ("empty caption", ":predict", {"instances": [CAPTION, "   "]}, 400, "no word"),
+    ("empty caption", ":predict", {"instances": [CAPTION, "   "]}, 400, "empty caption"),
+    ("no known word", ":predict", {"instances": [CAPTION, "Zebra giraffe"]}, 400,
+     "captions[1]: no word of the caption is in the model's vocabulary"),
+    ("too many words", ":predict", {"instances": ["the digit " * 9]}, 400, "--max_words"),
     ("no instances", ":predict", {"instances": []}, 400, "non-empty"),
     ("batch over the limit", ":predict", {"inputs": {"captions": [CAPTION] * 3,
                                                      "num_samples": 3}}, 400, "max_batch"),
@@ -224,6 +275,8 @@ BAD_REQUESTS = [
     ("body over the limit", ":predict", {"instances": ["x" * 30000]}, 413, ""),
     ("unknown version", "/versions/9:predict", {"instances": [CAPTION]}, 404,
      f"Specific({NAME}, 9)"),
+    ("version of 5,000 digits", "/versions/" + "9" * 5000 + ":predict",
+     {"instances": [CAPTION]}, 404, f"Specific({NAME}, {'9' * 20}...)"),
     ("classify", ":classify", {"instances": [CAPTION]}, 400, "only predicts"),
 ]
 
@@ -263,22 +316,144 @@ def test_concurrent_requests_all_answered(server):
     assert all(answer == answers[0][1] for _, answer in answers)
 
 
+async def _raw_request(url, suffix, head_only=False, drop=False, body=None):
+    """A POST over a bare socket: its status, or None. head_only sends the headers and 10 of
+    the 100 bytes they announce, then waits (a stalled upload); drop closes the connection
+    after sending (the whole request, or with head_only the part)."""
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    path = "/" + url.split("//")[1].split("/", 1)[1] + suffix
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = body or json.dumps({"instances": [CAPTION]}).encode()
+    length = 100 if head_only else len(body)
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {length}\r\n"
+                 f"Content-Type: application/json\r\n\r\n".encode() + body[:10 if head_only
+                                                                        else None])
+    await writer.drain()
+    if drop:
+        writer.close()
+        return None
+    try:
+        line = await asyncio.wait_for(reader.readline(), 30)
+    finally:
+        writer.close()
+    return int(line.split()[1])
+
+
+def test_soak_bad_traffic_never_hurts_good_requests(server):
+    # 300 requests from 8 concurrent clients, a third of them bad: every good one answered
+    # 200 with its seed's images, every bad one its 4xx, never a 5xx, nothing in the log
+    # but one line per slow or vanished client, and the server alive at the end.
+    import aiohttp
+
+    proc, url = server
+    captions = [CAPTION, OTHER, "the digit 5 is at the bottom"]
+    bad = [  # (suffix, raw body, expected status)
+        (":predict", b'{"instances": [', 400),
+        ("/versions/" + "7" * 5000 + ":predict", None, 404),
+        ("/versions/0:predict", None, 404),
+        ("x:predict", None, 404),
+        (":predict", json.dumps({"instances": ["x" * 30000]}).encode(), 413),
+        (":predict", json.dumps({"instances": ["zebras and giraffes"]}).encode(), 400),
+        (":predict", json.dumps({"inputs": {"captions": [CAPTION] * 9}}).encode(), 400),
+        (":predict", b"\xff\xfe", 400),
+    ]
+    seen, statuses, good_failures = {}, [], []
+
+    async def good(session, i):
+        caption, seed = captions[i % 3], i % 4
+        body = {"inputs": {"captions": [caption], "seed": seed}}
+        async with session.post(url + ":predict", json=body) as answer:
+            statuses.append(answer.status)
+            payload = await answer.json()
+        if answer.status != 200:
+            good_failures.append((i, answer.status, payload))
+            return
+        images = payload["outputs"]["images"]
+        if seen.setdefault((caption, seed), images) != images:
+            good_failures.append((i, "images differ"))
+
+    async def refused(session, i):
+        suffix, raw, code = bad[i % len(bad)]
+        raw = raw or json.dumps({"instances": [CAPTION]}).encode()
+        async with session.post(url + suffix, data=raw) as answer:
+            statuses.append(answer.status)
+            payload = await answer.json()
+        assert answer.status == code and set(payload) == {"error"}, (suffix[:30], payload)
+
+    async def soak():
+        clients = asyncio.Semaphore(8)
+        async with aiohttp.ClientSession() as session:
+            async def one(i):
+                async with clients:
+                    kind = i % 12
+                    if kind < 8:
+                        await good(session, i)
+                    elif kind < 10:
+                        await refused(session, i // 12 * 2 + kind - 8)
+                    elif kind == 10:  # a stalled upload: answered 408 after --body_timeout_s
+                        statuses.append(await _raw_request(url, ":predict", head_only=True))
+                        assert statuses[-1] == 408
+                    else:  # a vanished client, mid-body or while its request waits
+                        await _raw_request(url, ":predict", head_only=i // 12 % 2 == 0,
+                                           drop=True)
+            await asyncio.gather(*(one(i) for i in range(300)))
+
+    start = time.monotonic()
+    asyncio.run(soak())
+    elapsed = time.monotonic() - start
+    assert not good_failures, good_failures[:5]
+    assert all(status < 500 for status in statuses), sorted(set(statuses))
+    assert statuses.count(200) == 200 and 408 in statuses and elapsed < 30, elapsed
+    assert proc.poll() is None and request(url)[0] == 200
+    assert request(url + ":predict", {"instances": [CAPTION]})[0] == 200
+    log = server_log(proc)
+    assert "Traceback" not in log and "slow client" in log and "went away" in log
+
+
 def test_sigint_stops_the_server_cleanly(server):
     proc, url = server
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err[-3000:]
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, server_log(proc)[-3000:]
     assert "stopped" in out
+    assert "Traceback" not in server_log(proc)
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url, timeout=5)
 
 
-def test_sigterm_stops_the_server_cleanly(export_dir):
-    proc, url = start_server(export_dir, "--nowarmup")
+def test_overload_is_429_and_503_and_sigterm_stops_the_server(export_dir):
+    # Without warm-up the first call compiles for seconds: of 6 requests at once, 2 are
+    # admitted (--max_queue=2) and pass their deadline (503), the others find the queue
+    # full (429; or 503 if one comes after the first two gave up); both ask to retry. Once compiled, a request is answered in time.
+    import concurrent.futures
+
+    proc, url = start_server(export_dir, "--nowarmup", "--max_queue=2",
+                             "--request_timeout_s=0.2")
     assert request(url)[0] == 200
+    body = json.dumps({"instances": [CAPTION]}).encode()
+
+    def predict(_):
+        req = urllib.request.Request(url + ":predict", data=body)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as answer:
+                return answer.status, None, None
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Retry-After"), json.loads(e.read())
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(predict, range(6)))
+    statuses = sorted(status for status, _, _ in answers)
+    assert set(statuses) == {429, 503} and statuses.count(503) >= 2, answers
+    assert all(retry == "1" and set(error) == {"error"} for _, retry, error in answers)
+    deadline = time.monotonic() + 120
+    while predict(0)[0] != 200:
+        assert time.monotonic() < deadline
+        time.sleep(1)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err[-3000:]
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0, server_log(proc)[-3000:]
+    log = server_log(proc)
+    assert "Traceback" not in log and "(--request_timeout_s); answered 503" in log
 
 
 def test_serve_errors_are_one_line(tmp_path):
@@ -330,3 +505,35 @@ def test_codec_answers():
     single = {"images": np.zeros((1, 2), np.uint8)}
     assert rest_codec.format_predict(single, True) == {"predictions": [[0, 0]]}
     assert rest_codec.format_predict(single, False) == {"outputs": [[0, 0]]}
+
+
+# Property: any value of a validated flag is parsed into its range or refused by absl's
+# flags.Error, which t2i_tf.cli prints as one line.
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+VALIDATED = {"max_batch": 4096, "max_words": 1024, "max_caption_chars": 1 << 20,
+             "max_request_bytes": 1 << 30, "max_queue": 1 << 20, "request_timeout_s": 86400,
+             "body_timeout_s": 86400, "port": 65535}
+FLAG_VALUES = st.one_of(st.integers(-10, 10), st.integers(), st.floats(allow_nan=True),
+                        st.text(max_size=12), st.sampled_from(["9" * 5000, "inf", "-0", "1e3"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(sorted(VALIDATED)), FLAG_VALUES)
+def test_serve_flags_take_a_value_in_range_or_refuse_it(name, value):
+    from absl import flags
+
+    import t2i_tf.serve  # noqa: F401  (defines the flags)
+
+    values = flags.FLAGS
+    try:
+        values(["serve", "--export_dir=x", f"--{name}={value}"])
+    except flags.Error as e:
+        assert str(e)
+        return
+    finally:
+        parsed = values[name].value if values.is_parsed() else None
+        values.unparse_flags()
+    assert (0 <= parsed if name == "port" else 0 < parsed) and parsed <= VALIDATED[name]
+    assert float(str(value)) == parsed

@@ -36,6 +36,32 @@ def read_captions_file(path):
     return captions, problems
 
 
+def caption_problem(caption, tokens, vocabulary=None, max_chars=MAX_CHARS,
+                    max_words=MAX_WORDS):
+    """Why a caption cannot be drawn, or None if it can: the one rule that `sample` and the
+    REST server (t2i_tf/rest_server.py) apply.
+
+    Args:
+      caption: the caption text (str).
+      tokens: its tokens (the model's tokenizer applied to it).
+      vocabulary: a t2i_tf.data.vocabulary.Vocabulary (anything with `in`), or None to skip
+        the rule that some word must be known.
+      max_chars, max_words: the length limits.
+
+    Returns:
+      A one-line problem without the caption's label ("empty caption", "caption of ... is
+      over the limit ...", "no word of the caption is in the model's vocabulary"), or None.
+    """
+    if not tokens:
+        return "empty caption"
+    if len(caption) > max_chars or len(tokens) > max_words:
+        return (f"caption of {len(caption)} characters and {len(tokens)} words is over the "
+                f"limit ({max_chars} characters, {max_words} words)")
+    if vocabulary is not None and not any(t in vocabulary for t in tokens):
+        return "no word of the caption is in the model's vocabulary"
+    return None
+
+
 def encode(vocabulary, labelled_captions, tokenizer=tokenize):
     """Checks and encodes captions.
 
@@ -52,19 +78,15 @@ def encode(vocabulary, labelled_captions, tokenizer=tokenize):
     kept, problems, warnings = [], [], []
     for label, caption in labelled_captions:
         tokens = tokenizer(caption)
-        if not tokens:
-            problems.append(f"{label}: empty caption")
-        elif len(caption) > MAX_CHARS or len(tokens) > MAX_WORDS:
-            problems.append(f"{label}: caption of {len(caption)} characters and {len(tokens)} "
-                            f"words is over the limit ({MAX_CHARS} characters, {MAX_WORDS} words)")
-        elif not any(t in vocabulary for t in tokens):
-            problems.append(f"{label}: no word of the caption is in the model's vocabulary")
-        else:
-            unknown = sorted({t for t in tokens if t not in vocabulary})
-            if unknown:
-                warnings.append(f"{label}: words not in the vocabulary, drawn as <unk>: "
-                                f"{' '.join(unknown)}")
-            kept.append((label, caption, tokens))
+        problem = caption_problem(caption, tokens, vocabulary)
+        if problem:
+            problems.append(f"{label}: {problem}")
+            continue
+        unknown = sorted({t for t in tokens if t not in vocabulary})
+        if unknown:
+            warnings.append(f"{label}: words not in the vocabulary, drawn as <unk>: "
+                            f"{' '.join(unknown)}")
+        kept.append((label, caption, tokens))
     if not kept:
         return kept, None, None, problems, warnings
     ids, mask = vocabulary.pad_batch([vocabulary.encode(tokens) for _, _, tokens in kept])
