@@ -38,10 +38,15 @@ def export_dir(tmp_path_factory):
 
 
 def start_server(export_dir, *flags):
+    return launch_server(f"--export_dir={export_dir}", *flags)
+
+
+def launch_server(*flags):
+    """Starts t2i_tf.serve with these flags on a free port; (process, the model's URL)."""
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen([sys.executable, "-m", "t2i_tf.serve", f"--export_dir={export_dir}",
-                             "--port=0", *flags], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "t2i_tf.serve", "--port=0", *flags],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         ready, _, _ = select.select([proc.stdout], [], [], 1.0)
@@ -284,6 +289,16 @@ def test_sigterm_stops_the_server_cleanly(export_dir):
 def test_serve_errors_are_one_line(tmp_path):
     result = run("t2i_tf.serve", f"--export_dir={tmp_path}")
     assert_one_line_error(result, "holds no version")
+    result = run("t2i_tf.serve", f"--export_dir={tmp_path}", "--model=draw_mnist")
+    assert_one_line_error(result, "export_dir", "model")
+    result = run("t2i_tf.serve", "--model=no_such_model")
+    assert_one_line_error(result, "no_such_model")
+
+
+def test_serve_model_that_export_refuses_is_one_line():
+    # The pixel models have no serving signatures yet: --model says so and serves nothing.
+    result = run("t2i_tf.serve", "--model=alignpixelrnn_mnist_captions")
+    assert_one_line_error(result, "alignpixelrnn_mnist_captions", "not yet for align_pixel_rnn")
 
 
 # The codec alone, without a server.
