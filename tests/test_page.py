@@ -275,6 +275,7 @@ def test_page_of_a_model_without_captions(browser, stand_in, tmp_path):
     assert pixels["count"] == 2 and pixels["top"] > 0 and pixels["red"] > 0
     assert browser.evaluate("document.querySelectorAll('#samples-grid .words').length") == 0
     assert "caption" not in browser.evaluate("document.getElementById('link').href")
+    assert browser.evaluate("document.getElementById('legend-words').hidden")
 
 
 def test_page_of_a_model_without_a_drawing_signature(browser, stand_in):

@@ -300,6 +300,7 @@ async function init() {
   } else {
     $("caption-row").hidden = true;
     $("caption-row").replaceChildren();
+    $("legend-words").hidden = true;
   }
   const asked = fillFromQuery();
   if (info.captions) renderTokens();
