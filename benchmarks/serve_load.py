@@ -109,6 +109,13 @@ async def raw_predict(url, stall):
     return None
 
 
+def served_url():
+    """(server process or None, the model's URL): --url, or a server started on --export_dir."""
+    if (FLAGS.url is None) == (FLAGS.export_dir is None):
+        sys.exit("error: pass one of --url and --export_dir")
+    return (None, FLAGS.url) if FLAGS.url else start_server(FLAGS.export_dir)
+
+
 def body(index, has_captions):
     instance = {"num_samples": FLAGS.num_samples, "seed": index}
     if has_captions:
@@ -200,9 +207,7 @@ def percentile(values, q):
 
 def main(argv):
     del argv
-    if (FLAGS.url is None) == (FLAGS.export_dir is None):
-        sys.exit("error: pass one of --url and --export_dir")
-    server, url = (None, FLAGS.url) if FLAGS.url else start_server(FLAGS.export_dir)
+    server, url = served_url()
     try:
         counts, bad_counts, latencies, elapsed, loadavg = asyncio.run(load(url.rstrip("/")))
     finally:

@@ -1,7 +1,7 @@
 """A DRAW-family model as a TensorFlow SavedModel for TF Serving: a tf.Module with explicit
 signatures, the caption tokenisation and the prior noise inside the graph.
 
-Caption models (alignDRAW, noalignDRAW) get two signatures:
+Caption models (alignDRAW, noalignDRAW) get three signatures:
   serving_default  captions  string (n,)      one caption per row
                    num_samples int32 ()       images per caption; default 1
                    seed        int32 ()       default 0
@@ -10,8 +10,19 @@ Caption models (alignDRAW, noalignDRAW) get two signatures:
 both returning
   images     uint8 (n * num_samples, H, W)   round(255 * sigmoid(c_T)), the Bernoulli means
   attention  float32 (n * num_samples, T, L) the word weights alpha_t (zeros without align)
-with row i * num_samples + j holding sample j of caption i. A prior model (DRAW) gets
-serving_default(num_samples, seed) -> images (num_samples, H, W).
+with row i * num_samples + j holding sample j of caption i, and
+  drawing          captions, num_samples, seed as serving_default,
+                   temperature float32 ()     scale of the prior's noise; default 1
+  returning every step t = 1..T of the drawing (what the web page shows):
+  canvases_png string (n * num_samples,)     a PNG of the T canvases round(255 *
+                                              sigmoid(c_t)) stacked top to bottom (T H x W)
+  windows    float32 (n * num_samples, T, 4)  the write window of step t: centre x, y (0-indexed
+                                              pixels), width (N-1) delta, filter sigma (write_box)
+  attention  float32 (n * num_samples, T, L) as above
+A prior model (DRAW) gets serving_default(num_samples, seed) -> images (num_samples, H, W)
+and drawing(num_samples, seed, temperature) -> canvases_png and windows. A model without
+attention (draw_mnist_noattn) writes the whole canvas: its drawing has no windows.
+At temperature 1 the drawing's last canvas is serving_default's image for the same seed.
 
 Tokenisation in the graph is captioned MNIST's (t2i_tf.data.caption_input.tokenize): lower
 case, split on whitespace (the Unicode spaces that Python's str.split knows are turned into
@@ -26,8 +37,9 @@ The noise. Sample j of every caption draws eps_j = tf.random.stateless_normal((T
 seed=[seed, j], alg="philox"): a pure function of (seed, j), independent of the other rows
 of the batch, so a caption with a seed draws the same images on every call, alone or among
 other captions (up to float rounding between batch shapes: a pixel may differ by one).
-`prior_noise` computes it, eagerly or in the graph, and `reference_outputs` is the
-in-process equivalent of a serving call: the same noise, handed to the Keras model's own
+`prior_noise` computes it, eagerly or in the graph; drawing multiplies it by the
+temperature (z_t = mu_t + temperature sigma_t eps_t, as t2i_tf.sampling does). `reference_outputs`
+is the in-process equivalent of a serving call: the same noise, handed to the Keras model's own
 `generate` on whichever backend Keras runs (numpy tensors in and out), then rounded the
 same way; its images match the SavedModel's up to float rounding (off by one in a few
 pixels). It does not reproduce `t2i_tf.sample`, whose noise comes from keras.random.normal.
@@ -41,6 +53,7 @@ export with jit_compile=False for a graph that needs no XLA, several times slowe
 under load).
 """
 
+import json
 import os
 import shutil
 import tempfile
@@ -52,6 +65,10 @@ from t2i_tf.data.vocabulary import PAD_ID, UNK_ID
 
 SERVING_DEFAULT = "serving_default"
 FROM_IDS = "from_ids"
+DRAWING = "drawing"
+# Beside the SavedModel, in the folder that SavedModel keeps for files the graph does not
+# load: what a client needs to show the model (the web page reads it; model_info).
+MODEL_INFO = os.path.join("assets.extra", "t2i_tf_model.json")
 
 VOCABULARY_FILE = os.path.join("assets.extra", "vocabulary.json")  # in a version folder
 # The whitespace of Python's str.split that tf.strings.split (ASCII whitespace) lacks.
@@ -60,6 +77,7 @@ UNICODE_SPACES = (r"[\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\
 
 _NUM_SAMPLES = tf.TensorSpec((), tf.int32, name="num_samples")
 _SEED = tf.TensorSpec((), tf.int32, name="seed")
+_TEMPERATURE = tf.TensorSpec((), tf.float32, name="temperature")
 
 
 def prior_noise(steps, z_dim, num_rows, num_samples, seed):
@@ -110,7 +128,8 @@ def next_power_of_two(n):
 
 
 class _Generator(tf.Module):
-    """The model's generation for the serving signatures: final canvas and word weights.
+    """The model's generation for the serving signatures: the final canvas and the word
+    weights, or (for the drawing signature) every step's canvas, write window and weights.
 
     With jit_compile the model runs under XLA, which compiles once per input shape; the
     rows are then padded up to a power of two and the words up to a power of two of at
@@ -125,38 +144,100 @@ class _Generator(tf.Module):
         super().__init__(name=name)
         self.jit_compile = jit_compile
         self.captions = is_caption_model(model)
+        self.write_n = model.cell.write_n if model.cell.attention else None
         if self.captions:
             def final(ids, mask, eps):
                 out = model.generate(ids, mask, eps)
                 return out["canvases"][-1], out["alpha"]
+
+            def steps(ids, mask, eps):
+                out = model.generate(ids, mask, eps)
+                return out["canvases"], out["windows"], out["alpha"]
         else:
             def final(eps):
                 return model.generate(eps)["canvases"][-1], None
-        self._final = tf.function(final, jit_compile=jit_compile)
 
-    def __call__(self, eps, ids=None, mask=None):
-        """eps (T, rows, z); ids, mask (rows, L) for caption models. Returns a dict of
-        images uint8 (rows, H, W) and, for caption models, attention (rows, T, L)."""
+            def steps(eps):
+                out = model.generate(eps)
+                return out["canvases"], out["windows"], None
+        self._final = tf.function(final, jit_compile=jit_compile)
+        self._steps = tf.function(steps, jit_compile=jit_compile)
+
+    def _padded(self, eps, ids, mask):
+        """(rows, words, the model's arguments padded to the compiled shapes)."""
         rows = tf.shape(eps)[1]
         if self.jit_compile:
             eps = tf.pad(eps, [[0, 0], [0, next_power_of_two(rows) - rows], [0, 0]])
         if not self.captions:
-            canvas, _ = self._final(eps)
-            return {"images": to_uint8(canvas[:rows])}
+            return rows, None, (eps,)
         length = tf.shape(ids)[1]
         if self.jit_compile:
             bucket = next_power_of_two(tf.maximum(length, self.MIN_LENGTH))
             padding = [[0, tf.shape(eps)[1] - rows], [0, bucket - length]]
             ids, mask = tf.pad(ids, padding), tf.pad(mask, padding)
-        canvas, alpha = self._final(ids, mask, eps)
-        return {"images": to_uint8(canvas[:rows]),
-                "attention": tf.transpose(alpha[:, :rows, :length], (1, 0, 2))}
+        return rows, length, (ids, mask, eps)
+
+    def __call__(self, eps, ids=None, mask=None):
+        """eps (T, rows, z); ids, mask (rows, L) for caption models. Returns a dict of
+        images uint8 (rows, H, W) and, for caption models, attention (rows, T, L)."""
+        rows, length, args = self._padded(eps, ids, mask)
+        canvas, alpha = self._final(*args)
+        out = {"images": to_uint8(canvas[:rows])}
+        if self.captions:
+            out["attention"] = tf.transpose(alpha[:, :rows, :length], (1, 0, 2))
+        return out
+
+    def drawing(self, eps, ids=None, mask=None):
+        """As __call__, every step: canvases_png string (rows,) (see film_strips), windows
+        float32 (rows, T, 4) (models with attention; see write_box) and attention
+        (rows, T, L)."""
+        rows, length, args = self._padded(eps, ids, mask)
+        canvases, windows, alpha = self._steps(*args)  # (T, rows', ...)
+        out = {"canvases_png": film_strips(to_uint8(canvases[:, :rows]))}
+        if self.write_n is not None:
+            out["windows"] = tf.transpose(write_box(windows[:, :rows], self.write_n), (1, 0, 2))
+        if self.captions:
+            out["attention"] = tf.transpose(alpha[:, :rows, :length], (1, 0, 2))
+        return out
+
+
+def film_strips(canvases):
+    """uint8 canvases (T, rows, H, W) or (T, rows, H, W, C) -> string (rows,): for each
+    row a PNG of its T canvases stacked top to bottom (T H x W, grey or colour), lossless
+    and a few times smaller than the numbers as JSON."""
+    canvases = tf.convert_to_tensor(canvases)
+    if len(canvases.shape) == 4:
+        canvases = canvases[..., None]
+    shape = tf.shape(canvases)
+    strips = tf.transpose(canvases, (1, 0, 2, 3, 4))  # (rows, T, H, W, C)
+    strips = tf.reshape(strips, [shape[1], shape[0] * shape[2], shape[3], shape[4]])
+    # zlib level 1: a quarter of the level-6 time for 20% more bytes (2-core CPU).
+    return tf.map_fn(lambda strip: tf.io.encode_png(strip, compression=1), strips,
+                     fn_output_signature=tf.string)
+
+
+def write_box(windows, n):
+    """(..., 5) windows (g_X, g_Y, delta, sigma^2, gamma) of an N x N filter grid ->
+    (..., 4) = (x, y, width, sigma) in pixels: the grid's centre (column x and row y,
+    0-indexed as in t2i_tf.visualize.window_box), the span (N - 1) delta of its outermost
+    filter centres, and the filters' standard deviation."""
+    gx, gy, delta, sigma2 = windows[..., 0], windows[..., 1], windows[..., 2], windows[..., 3]
+    return tf.stack([gx - 1.0, gy - 1.0, (n - 1) * delta, tf.sqrt(sigma2)], axis=-1)
 
 
 def _assert_positive_samples(num_samples):
     check = tf.debugging.assert_positive(num_samples, message="num_samples must be >= 1")
     with tf.control_dependencies([check]):
         return tf.identity(num_samples)
+
+
+def _scale_noise(eps, temperature):
+    """eps * temperature: z_t = mu_t + temperature sigma_t eps_t (t2i_tf.sampling's
+    temperature); refuses a negative or non-finite temperature."""
+    ok = tf.math.logical_and(tf.math.is_finite(temperature), temperature >= 0.0)
+    check = tf.debugging.Assert(ok, ["temperature must be a finite number >= 0"])
+    with tf.control_dependencies([check]):
+        return eps * temperature
 
 
 class CaptionServingModule(tf.Module):
@@ -179,25 +260,33 @@ class CaptionServingModule(tf.Module):
                 tf.range(UNK_ID + 1, UNK_ID + 1 + len(words), dtype=tf.int32)),
             default_value=UNK_ID)
         self.generator = _Generator(model, jit_compile)
-        one, zero = tf.constant(1), tf.constant(0)  # the signatures' defaults
+        one, zero, unit = tf.constant(1), tf.constant(0), tf.constant(1.0)  # the defaults
+        captions_spec = tf.TensorSpec((None,), tf.string, name="captions")
 
-        @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="captions"),
-                                      _NUM_SAMPLES, _SEED])
+        @tf.function(input_signature=[captions_spec, _NUM_SAMPLES, _SEED])
         def serving_default(captions, num_samples=one, seed=zero):
             ids, mask = self.tokenize(captions)
-            return self._generate(ids, mask, num_samples, seed)
+            return self.generator(*self._inputs(ids, mask, num_samples, seed))
 
         @tf.function(input_signature=[tf.TensorSpec((None, None), tf.int32, name="ids"),
                                       tf.TensorSpec((None, None), tf.bool, name="mask"),
                                       _NUM_SAMPLES, _SEED])
         def from_ids(ids, mask, num_samples=one, seed=zero):
-            return self._generate(ids, mask, num_samples, seed)
+            return self.generator(*self._inputs(ids, mask, num_samples, seed))
+
+        @tf.function(input_signature=[captions_spec, _NUM_SAMPLES, _SEED, _TEMPERATURE])
+        def drawing(captions, num_samples=one, seed=zero, temperature=unit):
+            ids, mask = self.tokenize(captions)
+            eps, ids, mask = self._inputs(ids, mask, num_samples, seed)
+            return self.generator.drawing(_scale_noise(eps, temperature), ids, mask)
 
         self.serving_default = serving_default
         self.from_ids = from_ids
+        self.drawing = drawing
 
     def signatures(self):
-        return {SERVING_DEFAULT: self.serving_default, FROM_IDS: self.from_ids}
+        return {SERVING_DEFAULT: self.serving_default, FROM_IDS: self.from_ids,
+                DRAWING: self.drawing}
 
     def tokenize(self, captions):
         """captions (n,) -> ids int32 (n, L), mask bool (n, L), L the longest caption."""
@@ -207,7 +296,8 @@ class CaptionServingModule(tf.Module):
         mask = tf.ones_like(ids, dtype=tf.bool)
         return ids.to_tensor(default_value=PAD_ID), mask.to_tensor(default_value=False)
 
-    def _generate(self, ids, mask, num_samples, seed):
+    def _inputs(self, ids, mask, num_samples, seed):
+        """Checks ids and mask; returns (eps (T, n k, z), ids and mask repeated (n k, L))."""
         lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # (n,)
         checks = [
             tf.debugging.assert_equal(tf.shape(ids), tf.shape(mask),
@@ -222,8 +312,8 @@ class CaptionServingModule(tf.Module):
             num_samples = _assert_positive_samples(num_samples)
         model = self.model
         eps = prior_noise(model.steps, model.z_dim, tf.shape(ids)[0], num_samples, seed)
-        return self.generator(eps, tf.repeat(ids, num_samples, axis=0),
-                              tf.repeat(mask, num_samples, axis=0))
+        return (eps, tf.repeat(ids, num_samples, axis=0),
+                tf.repeat(mask, num_samples, axis=0))
 
 
 class PriorServingModule(tf.Module):
@@ -237,17 +327,25 @@ class PriorServingModule(tf.Module):
         self.model = model
         self.model_variables = tracked_variables(model)
         self.generator = _Generator(model, jit_compile)
-        one, zero = tf.constant(1), tf.constant(0)
+        one, zero, unit = tf.constant(1), tf.constant(0), tf.constant(1.0)
+
+        def noise(num_samples, seed):
+            num_samples = _assert_positive_samples(num_samples)
+            return prior_noise(model.steps, model.z_dim, 1, num_samples, seed)
 
         @tf.function(input_signature=[_NUM_SAMPLES, _SEED])
         def serving_default(num_samples=one, seed=zero):
-            num_samples = _assert_positive_samples(num_samples)
-            return self.generator(prior_noise(model.steps, model.z_dim, 1, num_samples, seed))
+            return self.generator(noise(num_samples, seed))
+
+        @tf.function(input_signature=[_NUM_SAMPLES, _SEED, _TEMPERATURE])
+        def drawing(num_samples=one, seed=zero, temperature=unit):
+            return self.generator.drawing(_scale_noise(noise(num_samples, seed), temperature))
 
         self.serving_default = serving_default
+        self.drawing = drawing
 
     def signatures(self):
-        return {SERVING_DEFAULT: self.serving_default}
+        return {SERVING_DEFAULT: self.serving_default, DRAWING: self.drawing}
 
 
 def serving_module(model, vocabulary=None, jit_compile=True):
@@ -291,14 +389,28 @@ def export(model, version_dir, vocabulary=None, jit_compile=True):
     try:
         tf.saved_model.save(module, tmp, signatures=module.signatures())
         if vocabulary is not None:
-            os.makedirs(os.path.join(tmp, os.path.dirname(VOCABULARY_FILE)))
+            os.makedirs(os.path.join(tmp, os.path.dirname(VOCABULARY_FILE)), exist_ok=True)
             with open(os.path.join(tmp, VOCABULARY_FILE), "w") as f:
                 f.write(vocabulary.to_json())
+        os.makedirs(os.path.join(tmp, os.path.dirname(MODEL_INFO)), exist_ok=True)
+        with open(os.path.join(tmp, MODEL_INFO), "w") as f:
+            json.dump(model_info(model, vocabulary), f, indent=1)
         os.replace(tmp, version_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return version_dir
+
+
+def model_info(model, vocabulary=None):
+    """What export writes to VERSION/assets.extra/t2i_tf_model.json: the model's registry
+    name, steps T, image_shape, write_n (None without attention) and vocabulary (its tokens
+    in id order, None for a prior model)."""
+    attention = model.cell.attention
+    return {"model": getattr(model, "registry_name", type(model).__name__),
+            "steps": int(model.steps), "image_shape": list(model.image_shape),
+            "write_n": int(model.cell.write_n) if attention else None,
+            "vocabulary": list(vocabulary.tokens) if vocabulary is not None else None}
 
 
 def encode_captions(vocabulary, captions):
@@ -310,6 +422,26 @@ def encode_captions(vocabulary, captions):
     return vocabulary.pad_batch(id_lists)
 
 
+def _reference_generate(model, seed, num_samples, captions, vocabulary, ids, mask,
+                        temperature=1.0):
+    """The model's generate (numpy, time-major) on a serving call's noise."""
+    from keras import ops
+
+    rows = 1
+    if is_caption_model(model):
+        if captions is not None:
+            ids, mask = encode_captions(vocabulary, captions)
+        ids, mask = np.asarray(ids, np.int32), np.asarray(mask, bool)
+        rows = len(ids)
+    eps = temperature * prior_noise(model.steps, model.z_dim, rows, num_samples, seed).numpy()
+    if not is_caption_model(model):
+        out = model.generate(eps)
+    else:
+        out = model.generate(np.repeat(ids, num_samples, 0), np.repeat(mask, num_samples, 0),
+                             eps)
+    return {k: ops.convert_to_numpy(v) for k, v in out.items()}
+
+
 def reference_outputs(model, seed, num_samples=1, captions=None, vocabulary=None, ids=None,
                       mask=None):
     """What a serving call returns, computed in process with the Keras model.
@@ -318,19 +450,32 @@ def reference_outputs(model, seed, num_samples=1, captions=None, vocabulary=None
     caption model, neither for a prior model. Returns numpy images uint8 (rows, H, W) and,
     for caption models, attention float32 (rows, T, L).
     """
-    from keras import ops
+    out = _reference_generate(model, seed, num_samples, captions, vocabulary, ids, mask)
+    answer = {"images": _round(out["canvases"][-1])}
+    if "alpha" in out:
+        answer["attention"] = out["alpha"].transpose(1, 0, 2)
+    return answer
 
-    if not is_caption_model(model):
-        eps = prior_noise(model.steps, model.z_dim, 1, num_samples, seed).numpy()
-        canvas = ops.convert_to_numpy(model.generate(eps)["canvases"][-1])
-        return {"images": _round(canvas)}
-    if captions is not None:
-        ids, mask = encode_captions(vocabulary, captions)
-    ids, mask = np.asarray(ids, np.int32), np.asarray(mask, bool)
-    eps = prior_noise(model.steps, model.z_dim, len(ids), num_samples, seed).numpy()
-    out = model.generate(np.repeat(ids, num_samples, 0), np.repeat(mask, num_samples, 0), eps)
-    return {"images": _round(ops.convert_to_numpy(out["canvases"][-1])),
-            "attention": ops.convert_to_numpy(out["alpha"]).transpose(1, 0, 2)}
+
+def reference_drawing(model, seed, num_samples=1, temperature=1.0, captions=None,
+                      vocabulary=None):
+    """What the drawing signature returns, computed in process with the Keras model, in
+    numpy: canvases uint8 (rows, T, H, W) (the PNGs' pixels), windows (rows, T, 4) for
+    models with attention, attention (rows, T, L) for caption models."""
+    from t2i_tf import visualize
+
+    out = _reference_generate(model, seed, num_samples, captions, vocabulary, None, None,
+                              temperature)
+    answer = {"canvases": _round(np.swapaxes(out["canvases"], 0, 1))}
+    if model.cell.attention:
+        n = model.cell.write_n
+        windows = np.swapaxes(out["windows"], 0, 1)  # (rows, T, 5)
+        left, top, right, bottom = visualize.window_box(np.moveaxis(windows, -1, 0), n)
+        answer["windows"] = np.stack([(left + right) / 2, (top + bottom) / 2, right - left,
+                                      np.sqrt(windows[..., 3])], -1)
+    if "alpha" in out:
+        answer["attention"] = out["alpha"].transpose(1, 0, 2)
+    return answer
 
 
 def _round(canvas):

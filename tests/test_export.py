@@ -114,9 +114,10 @@ def test_signature_defaults_are_stored(align_export):
     proto = saved_model_pb2.SavedModel()
     with open(os.path.join(align_export, "1", "saved_model.pb"), "rb") as f:
         proto.ParseFromString(f.read())
-    for name in ("serving_default", "from_ids"):
+    for name in ("serving_default", "from_ids", "drawing"):
         defaults = proto.meta_graphs[0].signature_def[name].defaults
         assert defaults["num_samples"].int_val == [1] and defaults["seed"].int_val == [0]
+    assert proto.meta_graphs[0].signature_def["drawing"].defaults["temperature"].float_val == [1]
 
 
 def call(signatures, captions, num_samples=1, seed=0, name="serving_default", **inputs):
@@ -212,3 +213,89 @@ def test_export_errors_are_one_line(align_export, align_model_dir, tmp_path):
     result = run("t2i_tf.export", "--model=no_such_model", f"--export_dir={tmp_path}",
                  backend=None)
     assert_one_line_error(result, "no_such_model")
+
+
+def decode_strips(pngs, steps):
+    """canvases_png (rows,) -> uint8 (rows, T, H, W)."""
+    import io
+
+    from PIL import Image
+
+    strips = np.stack([np.asarray(Image.open(io.BytesIO(png))) for png in pngs])
+    rows, height, width = strips.shape
+    return strips.reshape(rows, steps, height // steps, width)
+
+
+def assert_drawing_close(out, want):
+    assert set(out) == set(want) - {"canvases"} | {"canvases_png"}
+    steps = want["canvases"].shape[1]
+    assert_images_close(decode_strips(out["canvases_png"], steps), want["canvases"])
+    if "windows" in want:
+        np.testing.assert_allclose(out["windows"], want["windows"], rtol=1e-4, atol=1e-3)
+    if "attention" in want:
+        np.testing.assert_allclose(out["attention"], want["attention"], atol=1e-5)
+
+
+def test_drawing_signature_matches_in_process(align_export, align_signatures, align_model):
+    import json
+
+    import tensorflow as tf
+
+    from t2i_tf import serving_module
+
+    _, signatures = align_signatures
+    model, vocabulary = align_model
+    captions = [CAPTION, "The DIGIT zebra"]
+    out = call(signatures, captions, num_samples=2, seed=7, name="drawing",
+               temperature=tf.constant(0.5))
+    want = serving_module.reference_drawing(model, seed=7, num_samples=2, temperature=0.5,
+                                            captions=captions, vocabulary=vocabulary)
+    assert want["canvases"].shape == (4, model.steps, 60, 60)
+    assert out["windows"].shape == (4, model.steps, 4)
+    assert_drawing_close(out, want)
+    # At temperature 1 the last step is serving_default's image.
+    default = call(signatures, captions, num_samples=2, seed=7)
+    last = decode_strips(call(signatures, captions, num_samples=2, seed=7, name="drawing",
+                              temperature=tf.constant(1.0))["canvases_png"], model.steps)[:, -1]
+    assert_images_close(last, default["images"])
+    for bad in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="temperature must be"):
+            call(signatures, [CAPTION], name="drawing", temperature=tf.constant(bad))
+    with open(os.path.join(align_export, "1", serving_module.MODEL_INFO)) as f:
+        info = json.load(f)
+    assert info["vocabulary"] == vocabulary.tokens and info["write_n"] == model.cell.write_n
+    assert info["model"] == "align_draw" and info["steps"] == model.steps
+
+
+def test_write_box_is_the_box_that_visualize_draws():
+    from t2i_tf import serving_module, visualize
+
+    windows = np.array([[30.5, 12.0, 2.5, 4.0, 1.0], [1.0, 60.0, 0.5, 0.25, 2.0]], np.float32)
+    got = serving_module.write_box(windows, 8).numpy()
+    for row, window in zip(got, windows):
+        left, top, right, bottom = visualize.window_box(window, 8)
+        x, y, width, sigma = row
+        np.testing.assert_allclose([x - width / 2, y - width / 2, x + width / 2,
+                                    y + width / 2], [left, top, right, bottom], atol=1e-5)
+        assert sigma == pytest.approx(np.sqrt(window[3]))
+    np.testing.assert_allclose(got[0], [29.5, 11.0, 17.5, 2.0])  # by hand: 7 * 2.5
+
+
+def test_draw_export_drawing_and_model_info(draw_export):
+    import json
+
+    import tensorflow as tf
+
+    from t2i_tf import checkpoint, serving_module
+
+    version_dir = os.path.join(draw_export, "1")
+    signatures = tf.saved_model.load(version_dir).signatures
+    out = call(signatures, None, num_samples=2, seed=5, name="drawing",
+               temperature=tf.constant(0.8))
+    model = checkpoint.load_model("draw_mnist")
+    want = serving_module.reference_drawing(model, seed=5, num_samples=2, temperature=0.8)
+    assert want["canvases"].shape == (2, 64, 28, 28) and "attention" not in want
+    assert_drawing_close(out, want)
+    with open(os.path.join(version_dir, serving_module.MODEL_INFO)) as f:
+        assert json.load(f) == {"model": "draw", "steps": 64, "image_shape": [28, 28],
+                                "write_n": 5, "vocabulary": None}

@@ -42,12 +42,16 @@ def export_dir(tmp_path_factory):
 
 
 def start_server(export_dir, *flags):
-    """(process, model URL); the server's log (stderr) is in the file process.log_path."""
+    return launch_server(f"--export_dir={export_dir}", *flags)
+
+
+def launch_server(*flags):
+    """Starts t2i_tf.serve with these flags on a free port; (process, the model's URL). The
+    server's log (stderr) is in the file process.log_path."""
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
     log = tempfile.NamedTemporaryFile("w+", prefix="serve-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "t2i_tf.serve", f"--export_dir={export_dir}",
-                             "--port=0", *flags], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=log, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "t2i_tf.serve", "--port=0", *flags],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     proc.log_path = log.name
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -459,6 +463,16 @@ def test_overload_is_429_and_503_and_sigterm_stops_the_server(export_dir):
 def test_serve_errors_are_one_line(tmp_path):
     result = run("t2i_tf.serve", f"--export_dir={tmp_path}")
     assert_one_line_error(result, "holds no version")
+    result = run("t2i_tf.serve", f"--export_dir={tmp_path}", "--model=draw_mnist")
+    assert_one_line_error(result, "export_dir", "model")
+    result = run("t2i_tf.serve", "--model=no_such_model")
+    assert_one_line_error(result, "no_such_model")
+
+
+def test_serve_model_that_export_refuses_is_one_line():
+    # The pixel models have no serving signatures yet: --model says so and serves nothing.
+    result = run("t2i_tf.serve", "--model=alignpixelrnn_mnist_captions")
+    assert_one_line_error(result, "alignpixelrnn_mnist_captions", "not yet for align_pixel_rnn")
 
 
 # The codec alone, without a server.
