@@ -106,10 +106,10 @@ def serve(export_dir):
                         os.path.join(export_dir, str(model.version)))
 
     def ready(address):
-        print(f"the page: {address}/", flush=True)
         print(f"serving {name} version {model.version} "
               f"({', '.join(sorted(model.signatures))}) at {address}/v1/models/{name}",
               flush=True)
+        print(f"the page: {address}/", flush=True)
 
     asyncio.run(rest_server.serve(application, FLAGS.host, FLAGS.port, ready))  # OSError: port
     print("stopped", flush=True)
