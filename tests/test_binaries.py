@@ -290,19 +290,28 @@ def test_train_never_overwrites_a_model(tmp_path):
     import hashlib
     import shutil
 
-    copy = str(tmp_path / "copy")
-    shutil.copytree(os.path.join(ROOT, "models", "draw_mnist"), copy)
+    def copy_of(name):
+        copy = str(tmp_path / name)
+        shutil.copytree(os.path.join(ROOT, "models", name), copy)
+        return copy
 
-    def sums():
-        return {n: hashlib.sha256(open(os.path.join(copy, n), "rb").read()).hexdigest()
-                for n in sorted(os.listdir(copy))}
+    def sums(folder):
+        return {n: hashlib.sha256(open(os.path.join(folder, n), "rb").read()).hexdigest()
+                for n in sorted(os.listdir(folder))}
 
-    before = sums()
-    result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={copy}")
+    # A model shipped without its training state (draw_mnist_noattn) and one shipped with
+    # it (draw_mnist, whose checkpoint belongs to other flags than flags/smoke's).
+    bare, with_state = copy_of("draw_mnist_noattn"), copy_of("draw_mnist")
+    assert not os.path.exists(os.path.join(bare, "checkpoint.npz"))
+    assert os.path.exists(os.path.join(with_state, "checkpoint.npz"))
+    before = {folder: sums(folder) for folder in (bare, with_state)}
+    result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={bare}")
     assert_one_line_error(result, "holds a model but no training checkpoint", "--init_from")
+    result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={with_state}")
+    assert_one_line_error(result, "holds a checkpoint of another model", "new --workdir")
     shipped = run("t2i_tf.train", "--flagfile=flags/smoke", "--workdir=models/draw_mnist")
     assert_one_line_error(shipped, "is a shipped model", "--init_from=draw_mnist")
-    assert sums() == before
+    assert {folder: sums(folder) for folder in (bare, with_state)} == before
 
 
 @pytest.mark.parametrize("binary", ["train", "sample", "evaluate", "export", "serve"])
