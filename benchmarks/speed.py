@@ -45,6 +45,7 @@ flags.DEFINE_integer("timed_steps", 10, "Training steps per timed run.")
 flags.DEFINE_integer("repeats", 5, "Timed runs; the median is reported.")
 flags.DEFINE_integer("sample_batch", 100, "Images per sampling call.")
 flags.DEFINE_integer("peak_n", 2048, "Side of the square float32 matmul that measures the peak.")
+flags.DEFINE_integer("scan_unroll", 1, "Unroll factor of the models' scans (t2i_tf.layers.scan).")
 flags.DEFINE_bool("flops_only", False, "Print only the FLOP count (JAX backend) and exit.")
 
 
@@ -102,6 +103,9 @@ def _run(distribution):
     import numpy as np
 
     from t2i_tf import sampling, training
+    from t2i_tf.layers import scan
+
+    scan.UNROLL = FLAGS.scan_unroll
 
     pixel = FLAGS.model in train.PIXEL_MODELS
     captioned = pixel or FLAGS.model == "align_draw"
@@ -160,6 +164,7 @@ def _run(distribution):
         "replicas": distribution.num_replicas,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "jit_compile": distribution.jit_compile,
+        "scan_unroll": FLAGS.scan_unroll,
         "train_images_per_s_median": round(statistics.median(rates), 1),
         "train_images_per_s_runs": [round(r, 1) for r in rates],
         "train_s_per_step_median": round(FLAGS.batch_size / statistics.median(rates), 3),

@@ -3,10 +3,13 @@
 keras.ops.scan on the TensorFlow backend (Keras 3.15) requires the per-step outputs to
 have the carry's structure and shapes, which DRAW's do not; this module gives that backend
 a plain tf.while_loop with the outputs in TensorArrays. Other backends use keras.ops.scan.
+UNROLL is the loop's unroll factor there (1: none); benchmarks/draw_layout.py measures it.
 """
 
 import keras
 from keras import tree
+
+UNROLL = 1
 
 
 def scan(f, init, xs):
@@ -21,7 +24,7 @@ def scan(f, init, xs):
       (final carry, ys stacked along a new leading axis).
     """
     if keras.backend.backend() != "tensorflow":
-        return keras.ops.scan(f, init, xs)
+        return keras.ops.scan(f, init, xs, unroll=UNROLL)
     return _tf_scan(f, init, xs)
 
 
