@@ -85,7 +85,7 @@ def main():
     summary = {}
     for name in names:
         mine = [line["images_per_s"] for line in lines if line["layout"] == name]
-        per_model = {f: statistics.median(m[f] for m in mine) for f in mine[0]}
+        per_model = {f: round(statistics.median(m[f] for m in mine), 1) for f in mine[0]}
         summary[name] = {"images_per_s": per_model,
                          "total_images_per_s": round(sum(per_model.values()), 1)}
     result = {"benchmark": "benchmarks/draw_layout.py", "date": time.strftime("%Y-%m-%d"),

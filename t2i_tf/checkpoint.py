@@ -29,6 +29,9 @@ VOCABULARY = "vocabulary.json"
 TEXT = "text.json"
 METRICS = "metrics.jsonl"  # a workdir's validation records, one JSON line per checkpoint
 TRAINING_CURVE = "training_curve.jsonl"  # a shipped model's copy of its metrics.jsonl
+# The records of the runs whose weights a run started from (--init_from with a fresh
+# optimizer): steps and wall seconds counted from the first run's start, "run" numbering them.
+EARLIER_CURVE = "earlier_curve.jsonl"
 MODELS_ENV_VAR = "T2I_MODELS_DIR"
 
 
@@ -295,6 +298,29 @@ def restore_training(folder, model, optimizer):
     return True
 
 
+def _read_jsonl(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def full_curve(folder, curve=METRICS):
+    """The validation records of every run behind `folder`'s weights, oldest first.
+
+    `folder`'s own records (its `curve` file) follow those of EARLIER_CURVE, their steps
+    and wall seconds shifted by where the earlier runs ended; each record says its "run"
+    (0 for the first)."""
+    earlier = _read_jsonl(os.path.join(folder, EARLIER_CURVE))
+    step = earlier[-1]["step"] if earlier else 0
+    wall = earlier[-1].get("wall_s", 0.0) if earlier else 0.0
+    run = earlier[-1].get("run", 0) + 1 if earlier else 0
+    own = [{**record, "step": record["step"] + step,
+            "wall_s": record.get("wall_s", 0.0) + wall, "run": run}
+           for record in _read_jsonl(os.path.join(folder, curve))]
+    return earlier + own
+
+
 def prepare_workdir(workdir, init_from=None, overwrite=False):
     """Checks that training may write into `workdir`, and seeds it from `init_from`.
 
@@ -329,12 +355,17 @@ def prepare_workdir(workdir, init_from=None, overwrite=False):
         return f"{workdir} has its own checkpoint; --init_from={init_from} is not used", None
     source = resolve(init_from)
     if not os.path.exists(os.path.join(source, CHECKPOINT)):
+        history = full_curve(source, TRAINING_CURVE)
+        if history:  # the curve goes on across the runs
+            os.makedirs(workdir, exist_ok=True)
+            atomic_write_text(os.path.join(workdir, EARLIER_CURVE),
+                              "".join(json.dumps(r) + "\n" for r in history))
         return f"starting from the weights of {source} (a fresh optimizer)", source
     os.makedirs(workdir, exist_ok=True)
     curve = os.path.join(source, TRAINING_CURVE)
     if os.path.exists(curve):
         shutil.copyfile(curve, os.path.join(workdir, METRICS))
-    for name in (VOCABULARY, TEXT, CONFIG,
+    for name in (EARLIER_CURVE, VOCABULARY, TEXT, CONFIG,
                  CHECKPOINT):  # the checkpoint last: it makes this a workdir
         if os.path.exists(os.path.join(source, name)):
             shutil.copyfile(os.path.join(source, name), os.path.join(workdir, name + ".part"))

@@ -345,3 +345,46 @@ def test_load_weights_of_another_model(tmp_path):
     with pytest.raises(CheckpointError) as e:
         checkpoint.load_weights(str(tmp_path), make_model())
     check_error(e, "holds another model")
+
+
+def test_init_from_carries_the_curve_of_every_earlier_run(tmp_path):
+    def write_lines(path, records):
+        with open(path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+
+    def read_lines(path):
+        with open(path) as f:
+            return [json.loads(line) for line in f]
+
+    model = make_model()
+    first = str(tmp_path / "first")  # a model shipped without its optimizer state
+    checkpoint.save_model(first, model)
+    write_lines(os.path.join(first, checkpoint.TRAINING_CURVE),
+                [{"step": 5, "wall_s": 10.0, "valid/loss": 3.0},
+                 {"step": 9, "wall_s": 20.0, "valid/loss": 2.0}])
+    second = str(tmp_path / "second")
+    note, init = checkpoint.prepare_workdir(second, init_from=first)
+    assert init == first and "fresh optimizer" in note
+    earlier = read_lines(os.path.join(second, checkpoint.EARLIER_CURVE))
+    assert earlier == [{"step": 5, "wall_s": 10.0, "valid/loss": 3.0, "run": 0},
+                       {"step": 9, "wall_s": 20.0, "valid/loss": 2.0, "run": 0}]
+    # The second run counts its own steps from 0; its full curve goes on from the first's.
+    write_lines(os.path.join(second, checkpoint.METRICS),
+                [{"step": 4, "wall_s": 6.0, "valid/loss": 1.5}])
+    assert checkpoint.full_curve(second)[2:] == [
+        {"step": 13, "wall_s": 26.0, "valid/loss": 1.5, "run": 1}]
+    # Shipped with its training state, the earlier runs travel with it.
+    checkpoint.save_model(second, model, trained_optimizer(model), record={"step": 4})
+    shipped = str(tmp_path / "shipped")
+    os.makedirs(shipped)
+    for name in (checkpoint.CONFIG, checkpoint.WEIGHTS, checkpoint.CHECKPOINT,
+                 checkpoint.EARLIER_CURVE):
+        with open(os.path.join(second, name), "rb") as f, \
+                open(os.path.join(shipped, name), "wb") as g:
+            g.write(f.read())
+    write_lines(os.path.join(shipped, checkpoint.TRAINING_CURVE),
+                read_lines(os.path.join(second, checkpoint.METRICS)))
+    third = str(tmp_path / "third")
+    note, init = checkpoint.prepare_workdir(third, init_from=shipped)
+    assert init is None and "training state" in note
+    assert checkpoint.full_curve(third) == checkpoint.full_curve(second)

@@ -334,6 +334,27 @@ def test_log_importance_weight_averages_to_minus_elbo():
     assert log_mean_w >= log_w.mean()
 
 
+
+def test_importance_sampling_in_bounded_chunks():
+    """K = 6 samples of 3 images with at most 6 rows a call: 3 calls of 2 samples, each with
+    the noise of its own call index, combined as one log-mean-exp of the 6 weights; with
+    room for all, one call (the estimate as before chunking)."""
+    from t2i_tf.metrics import likelihood as lik
+
+    model = make_model(True)
+    x = images(batch=3)
+
+    def reference(chunk):
+        weights = [to_np(model.log_importance_weight(
+                       np.tile(x, (chunk, 1, 1)),
+                       lik.noise(model, chunk * 3, 5, c * 1_000_000))).reshape(chunk, 3)
+                   for c in range(6 // chunk)]
+        return -lik.log_mean_exp(np.concatenate(weights)).mean()
+
+    for max_rows, chunk in ((6, 2), (8, 2), (10, 3), (100, 6)):
+        got = lik.importance_sampled_nll(model, x, 6, batch_size=3, seed=5, max_rows=max_rows)
+        np.testing.assert_allclose(got[0], reference(chunk), rtol=1e-5)
+
 # ---------------------------------------------------------------- training
 
 

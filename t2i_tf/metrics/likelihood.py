@@ -60,21 +60,29 @@ def negative_elbo(model, data, batch_size=100, seed=0):
     return out
 
 
-def importance_sampled_nll(model, data, num_samples=50, batch_size=100, seed=0):
+def importance_sampled_nll(model, data, num_samples=50, batch_size=100, seed=0,
+                           max_rows=10000):
     """-log (1/K sum_k p(x, z_k) / q(z_k | x)) with K = num_samples, averaged over images.
 
-    An upper bound on -log p(x) that tightens as K grows (K = 1 gives the ELBO).
+    An upper bound on -log p(x) that tightens as K grows (K = 1 gives the ELBO). Each
+    compiled call weighs at most `max_rows` (image, sample) pairs: the K samples of a batch
+    go in equal chunks (the largest divisor of K that fits), so memory stays bounded for any
+    K, and their log-weights are combined in float64. Chunk c of batch i draws the noise of
+    call i + c 10^6 (`noise`); with one chunk the estimate is that of one call per batch.
     Returns (mean, standard error of the mean) in nats.
     """
     log_weight = jit.compile_method(model, model.log_importance_weight)
     per_image = []
     for i, args in enumerate(_batches(data, batch_size)):
         n = len(args[0])
-        # (K n, ...): sample k of example j at row k n + j.
-        tiled = [np.tile(a, (num_samples,) + (1,) * (a.ndim - 1)) for a in args]
-        w = keras.ops.convert_to_numpy(
-            log_weight(*tiled, noise(model, num_samples * n, seed, i)))
-        per_image.append(-log_mean_exp(w.reshape(num_samples, n)))
+        fit = max(1, max_rows // n)
+        chunk = max(d for d in range(1, min(num_samples, fit) + 1) if num_samples % d == 0)
+        # (chunk n, ...): sample k of example j at row k n + j.
+        tiled = [np.tile(a, (chunk,) + (1,) * (a.ndim - 1)) for a in args]
+        w = [keras.ops.convert_to_numpy(
+                 log_weight(*tiled, noise(model, chunk * n, seed, i + c * 1_000_000))
+             ).reshape(chunk, n) for c in range(num_samples // chunk)]
+        per_image.append(-log_mean_exp(np.concatenate(w)))
     v = np.concatenate(per_image)
     return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
 
