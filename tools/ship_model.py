@@ -125,6 +125,10 @@ def main(argv):
     shutil.copyfile(os.path.join(FLAGS.workdir, "metrics.jsonl"),
                     os.path.join(target, TRAINING_CURVE))
     files.append(TRAINING_CURVE)
+    earlier = os.path.join(FLAGS.workdir, checkpoint.EARLIER_CURVE)
+    if os.path.exists(earlier):  # the runs this one started from (--init_from)
+        shutil.copyfile(earlier, os.path.join(target, checkpoint.EARLIER_CURVE))
+        files.append(checkpoint.EARLIER_CURVE)
     with open(os.path.join(target, TRAINING_CURVE)) as f:
         last = [json.loads(line) for line in f if line.strip()][-1]
     results = []
