@@ -142,6 +142,59 @@ def save_model(folder, model, optimizer=None, record=None):
     _atomic_write(os.path.join(folder, WEIGHTS), lambda f: np.savez(f, **model_arrays))
 
 
+# A compact checkpoint (compact_checkpoint) says here what it left out or rounded.
+_COMPACT_KEY = "compact/json"
+
+
+def _to_bfloat16_bits(x):
+    """float32 -> the upper 16 bits of each value rounded to nearest even (bfloat16)."""
+    bits = np.ascontiguousarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def _from_bfloat16_bits(bits):
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def compact_checkpoint(folder, path):
+    """Writes a smaller copy of `folder`'s checkpoint.npz (an Adam run's) to `path`.
+
+    For shipping a run whose whole state would pass the size limit of a shipped model: the
+    model weights are left out (weights.npz beside it holds them exactly), Adam's second
+    moments are rounded to bfloat16, its first moments left out (restored as zeros: at
+    beta_1 = 0.9 they refill within a few tens of steps); the step count, the noise state
+    and the metrics record stay exact. A run resumed from it follows the uninterrupted one
+    closely, not bit for bit. restore_training reads both kinds.
+    """
+    source = os.path.join(folder, CHECKPOINT)
+    arrays = _load_arrays(source)
+    step, *slots = sorted(k for k in arrays if k.startswith("optimizer/"))
+    # Keras's Adam: the step count, then (momentum, velocity) of each trainable variable.
+    momenta, velocities = slots[::2], slots[1::2]
+    if (arrays[step].ndim or len(slots) % 2 or
+            any(arrays[m].shape != arrays[v].shape for m, v in zip(momenta, velocities))):
+        raise CheckpointError(f"{source} does not hold an Adam state: it cannot be compacted")
+    out = {k: v for k, v in arrays.items() if not k.startswith(("model/", "optimizer/"))}
+    out[step] = arrays[step]
+    out.update({f"{v}/bfloat16": _to_bfloat16_bits(arrays[v]) for v in velocities})
+    out[_COMPACT_KEY] = np.asarray(json.dumps(
+        {"weights": WEIGHTS, "zeros": momenta, "bfloat16": velocities}))
+    _atomic_write(path, lambda f: np.savez(f, **out))
+
+
+def _expand_compact(arrays, folder):
+    """A compact checkpoint's arrays as a full one's (see compact_checkpoint)."""
+    if _COMPACT_KEY not in arrays:
+        return arrays
+    how = json.loads(str(arrays[_COMPACT_KEY]))
+    full = {k: v for k, v in arrays.items() if not k.endswith("/bfloat16")}
+    full.update(_load_arrays(os.path.join(folder, how["weights"])))
+    for velocity, momentum in zip(how["bfloat16"], how["zeros"]):
+        full[velocity] = _from_bfloat16_bits(arrays[f"{velocity}/bfloat16"])
+        full[momentum] = np.zeros_like(full[velocity])
+    return full
+
+
 def save_vocabulary(folder, vocabulary):
     """Writes the caption vocabulary beside the weights (caption models only)."""
     text = vocabulary.to_json().encode()
@@ -285,7 +338,7 @@ def restore_training(folder, model, optimizer):
         return False
     _check_same_model(folder, model, "a checkpoint of another model",
                       "use a new --workdir or the same flags as that run")
-    arrays = _load_arrays(path)
+    arrays = _expand_compact(_load_arrays(path), folder)
     _assign(model.weights, arrays, "model", _key, path)
     optimizer.build(model.trainable_variables)
     state = _optimizer_state(optimizer)
@@ -365,7 +418,7 @@ def prepare_workdir(workdir, init_from=None, overwrite=False):
     curve = os.path.join(source, TRAINING_CURVE)
     if os.path.exists(curve):
         shutil.copyfile(curve, os.path.join(workdir, METRICS))
-    for name in (EARLIER_CURVE, VOCABULARY, TEXT, CONFIG,
+    for name in (EARLIER_CURVE, VOCABULARY, TEXT, CONFIG, WEIGHTS,
                  CHECKPOINT):  # the checkpoint last: it makes this a workdir
         if os.path.exists(os.path.join(source, name)):
             shutil.copyfile(os.path.join(source, name), os.path.join(workdir, name + ".part"))

@@ -388,3 +388,45 @@ def test_init_from_carries_the_curve_of_every_earlier_run(tmp_path):
     note, init = checkpoint.prepare_workdir(third, init_from=shipped)
     assert init is None and "training state" in note
     assert checkpoint.full_curve(third) == checkpoint.full_curve(second)
+
+
+def test_compact_checkpoint_restores_a_close_training_state(tmp_path):
+    """Shipped compact: weights, step, noise state and record exact; Adam's second moments
+    within bfloat16's rounding (relative 2^-8); its first moments zero; the file smaller;
+    and a workdir started from it (--init_from) resumes."""
+    model = make_model()
+    optimizer = trained_optimizer(model, steps=3)
+    model.seed_generator.state.assign(np.array([7, 9], dtype="uint32"))
+    full = str(tmp_path / "full")
+    checkpoint.save_model(full, model, optimizer, record={"step": 3})
+    shipped = str(tmp_path / "shipped")
+    os.makedirs(shipped)
+    for name in (checkpoint.CONFIG, checkpoint.WEIGHTS):
+        with open(os.path.join(full, name), "rb") as f, \
+                open(os.path.join(shipped, name), "wb") as g:
+            g.write(f.read())
+    checkpoint.compact_checkpoint(full, os.path.join(shipped, checkpoint.CHECKPOINT))
+    size = lambda folder: os.path.getsize(os.path.join(folder, checkpoint.CHECKPOINT))
+    assert size(shipped) < 0.3 * size(full)
+    assert checkpoint.checkpoint_record(shipped) == {"step": 3}
+
+    def restored(folder):
+        other = make_model(weights_seed=5)
+        fresh = keras.optimizers.Adam(1e-3)
+        assert checkpoint.restore_training(folder, other, fresh)
+        return other, fresh
+
+    workdir = str(tmp_path / "workdir")
+    checkpoint.prepare_workdir(workdir, init_from=shipped)
+    for folder in (shipped, workdir):
+        other, fresh = restored(folder)
+        for a, b in zip(by_key(other).values(), by_key(model).values()):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(np.array(other.seed_generator.state), [7, 9])
+        assert int(np.array(fresh.iterations)) == 3
+        for v_full, v_back in zip(optimizer.variables, fresh.variables):
+            if v_full.path.endswith("_momentum"):
+                assert not np.array(v_back).any()
+            elif v_full.path.endswith("_velocity"):
+                np.testing.assert_allclose(np.array(v_back), np.array(v_full), rtol=2**-8)
+                assert np.array(v_full).any()

@@ -8,6 +8,8 @@ Only config.json, weights.npz, (caption models) vocabulary.json and the training
 (training_curve.jsonl: the workdir's metrics.jsonl) travel, no optimizer state, so the
 folder stays small. --with_checkpoint also ships checkpoint.npz (the optimizer's state too),
 for a model still in training: the card then says how to resume it in a fresh checkout.
+--compact_checkpoint ships it smaller (checkpoint.compact_checkpoint: no weights, Adam's
+second moments in bfloat16, no first moments) where the whole state passes --max_mb.
 Shipping again without it removes the checkpoint.npz an earlier shipping left.
 The card's figures come from the workdir's metrics.jsonl and the evaluate JSON files (one
 per split; --eval_json is a comma-separated list).
@@ -39,6 +41,9 @@ flags.DEFINE_string("paper", "", "The paper's figure to set beside ours.")
 flags.DEFINE_string("notes", "", "Anything a user must know (Markdown).")
 flags.DEFINE_bool("with_checkpoint", False, "Also ship checkpoint.npz, so that training "
                   "resumes from models/NAME/ (for a model still in training).")
+flags.DEFINE_bool("compact_checkpoint", False, "Ship checkpoint.npz compacted (implies "
+                  "--with_checkpoint): for a run whose whole state passes --max_mb.")
+flags.DEFINE_float("max_mb", 20.0, "Largest shipped model folder, in MB (2^20 bytes).")
 flags.DEFINE_integer("batch_size", 100, "Training batch size (for the epoch count).")
 flags.DEFINE_string("models_dir", checkpoint.SHIPPED_MODELS_DIR, "Where NAME/ is written.")
 
@@ -112,14 +117,18 @@ def main(argv):
     target = os.path.join(FLAGS.models_dir, FLAGS.name)
     os.makedirs(target, exist_ok=True)
     files = [checkpoint.CONFIG, checkpoint.WEIGHTS]
-    if FLAGS.with_checkpoint:
+    with_checkpoint = FLAGS.with_checkpoint or FLAGS.compact_checkpoint
+    if FLAGS.with_checkpoint and not FLAGS.compact_checkpoint:
         files.append(checkpoint.CHECKPOINT)
     if os.path.exists(os.path.join(FLAGS.workdir, checkpoint.VOCABULARY)):
         files.append(checkpoint.VOCABULARY)
     for name in files:
         shutil.copyfile(os.path.join(FLAGS.workdir, name), os.path.join(target, name))
+    if FLAGS.compact_checkpoint:
+        checkpoint.compact_checkpoint(FLAGS.workdir, os.path.join(target, checkpoint.CHECKPOINT))
+        files.append(checkpoint.CHECKPOINT)
     stale = os.path.join(target, checkpoint.CHECKPOINT)
-    if not FLAGS.with_checkpoint and os.path.exists(stale):
+    if not with_checkpoint and os.path.exists(stale):
         os.remove(stale)  # an earlier shipping's optimizer state: resuming it would lose steps
         print(f"removed {stale}: it held the optimizer state of an earlier shipping")
     shutil.copyfile(os.path.join(FLAGS.workdir, "metrics.jsonl"),
@@ -138,6 +147,10 @@ def main(argv):
     with open(os.path.join(target, checkpoint.CONFIG)) as f:
         config = json.load(f)
     size_mb = sum(os.path.getsize(os.path.join(target, n)) for n in files) / 2**20
+    if size_mb > FLAGS.max_mb:
+        print(f"warning: {target} holds {size_mb:.1f} MB, more than --max_mb={FLAGS.max_mb:g}"
+              + ("; --compact_checkpoint ships the training state smaller"
+                 if with_checkpoint and not FLAGS.compact_checkpoint else ""))
     if not results:
         print(f"{target}: model copied; run again with --eval_json for the card")
         return
@@ -162,7 +175,7 @@ Command: `{command}` (backend {result['backend']}, {datetime.date.today().isofor
 """)
     paper = f"\nPaper: {FLAGS.paper}\n" if FLAGS.paper else ""
     resume = ""
-    if FLAGS.with_checkpoint:
+    if with_checkpoint:
         copy = " ".join(f"models/{FLAGS.name}/{n}" for n in files if n != TRAINING_CURVE)
         resume = (f"- Resume: `mkdir -p runs/{FLAGS.name} && cp {copy} runs/{FLAGS.name}/ && "
                   f"cp models/{FLAGS.name}/{TRAINING_CURVE} runs/{FLAGS.name}/metrics.jsonl`, "
