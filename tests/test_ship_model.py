@@ -69,10 +69,9 @@ def test_with_checkpoint_ships_the_optimizer_state_and_says_how_to_resume(tmp_pa
                                            "weights.npz"]
     assert (shipped / "checkpoint.npz").read_bytes() == b"c" * 20
     card = (shipped / "README.md").read_text()
-    assert ("- Resume: `mkdir -p runs/m8 && cp models/m8/config.json models/m8/weights.npz "
-            "models/m8/checkpoint.npz models/m8/vocabulary.json runs/m8/ && "
-            "cp models/m8/training_curve.jsonl runs/m8/metrics.jsonl`, then the command above "
-            "with `--workdir=runs/m8`") in card
+    assert ("- Resume: the command above with `--init_from=m8` goes on from the shipped "
+            "training state (`checkpoint.npz`, exact)") in card
+    assert "All runs behind" not in card  # one run only
 
 
 def test_shipping_again_without_checkpoint_removes_the_earlier_one(tmp_path):
@@ -81,3 +80,34 @@ def test_shipping_again_without_checkpoint_removes_the_earlier_one(tmp_path):
     assert sorted(os.listdir(shipped)) == ["README.md", "config.json", "training_curve.jsonl",
                                            "vocabulary.json", "weights.npz"]
     assert "Resume:" not in (shipped / "README.md").read_text()
+
+
+def test_card_counts_every_run_behind_the_weights_and_says_how_to_go_on(tmp_path):
+    work, models = tmp_path / "run", tmp_path / "models"
+    work.mkdir()
+    (work / "config.json").write_text(json.dumps({"model": "draw", "config": {"z": 1}}))
+    (work / "weights.npz").write_bytes(b"w" * 1000)
+    (work / "checkpoint.npz").write_bytes(b"c" * 3000)
+    (work / "earlier_curve.jsonl").write_text(json.dumps(
+        {"step": 300, "wall_s": 3600.0, "valid/loss": 100.0, "run": 0}) + "\n")
+    (work / "metrics.jsonl").write_text(json.dumps(
+        {"step": 200, "wall_s": 7200.0, "valid/loss": 90.0, "valid/reconstruction": 65.0,
+         "valid/kl": 25.0}) + "\n")
+    result = tmp_path / "elbo.json"
+    result.write_text(json.dumps(
+        {"data": "binarized_mnist", "split": "test", "images": 10000, "backend": "jax",
+         "command": "python -m t2i_tf.evaluate", "neg_elbo_nats": 91.0, "neg_elbo_sem": 0.3,
+         "reconstruction_nats": 66.0, "kl_nats": 25.0}))
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "ship_model.py"),
+                    f"--workdir={work}", "--name=m", "--command=python -m train",
+                    "--machine=cpu", f"--eval_json={result}", f"--models_dir={models}",
+                    "--with_checkpoint"],
+                   check=True, capture_output=True, env={**os.environ, "KERAS_BACKEND": "numpy"})
+    card = (models / "m" / "README.md").read_text()
+    assert sorted(os.listdir(models / "m")) == [
+        "README.md", "checkpoint.npz", "config.json", "earlier_curve.jsonl",
+        "training_curve.jsonl", "weights.npz"]
+    assert "- Steps: 200 at batch size 100 (0.4 epochs of 50,000)" in card
+    assert ("- All runs behind these weights (2, each started from the last one's weights; "
+            "`earlier_curve.jsonl`): 500 steps (1.0 epochs), 3.00 wall hours") in card
+    assert "`--init_from=m` goes on from the shipped training state (`checkpoint.npz`, exact)" in card

@@ -176,10 +176,17 @@ Command: `{command}` (backend {result['backend']}, {datetime.date.today().isofor
     paper = f"\nPaper: {FLAGS.paper}\n" if FLAGS.paper else ""
     resume = ""
     if with_checkpoint:
-        copy = " ".join(f"models/{FLAGS.name}/{n}" for n in files if n != TRAINING_CURVE)
-        resume = (f"- Resume: `mkdir -p runs/{FLAGS.name} && cp {copy} runs/{FLAGS.name}/ && "
-                  f"cp models/{FLAGS.name}/{TRAINING_CURVE} runs/{FLAGS.name}/metrics.jsonl`, "
-                  f"then the command above with `--workdir=runs/{FLAGS.name}`\n")
+        kind = ("compact: Adam's second moments in bfloat16, its first moments restart at "
+                "zero" if FLAGS.compact_checkpoint else "exact")
+        resume = (f"- Resume: the command above with `--init_from={FLAGS.name}` goes on from the "
+                  f"shipped training state (`{checkpoint.CHECKPOINT}`, {kind})\n")
+    history = checkpoint.full_curve(target, TRAINING_CURVE)
+    if history[-1].get("run", 0):
+        total = history[-1]
+        resume += (f"- All runs behind these weights ({total['run'] + 1}, each started from "
+                   f"the last one's weights; `{checkpoint.EARLIER_CURVE}`): {total['step']:,} "
+                   f"steps ({total['step'] * FLAGS.batch_size / epoch_size:.1f} epochs), "
+                   f"{total['wall_s'] / 3600:.2f} wall hours\n")
     figures = "\n".join(sections)
     card = f"""# {FLAGS.name}
 
