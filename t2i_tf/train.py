@@ -61,6 +61,17 @@ flags.DEFINE_integer("embed_dim", 128, "Word embedding size.")
 flags.DEFINE_integer("lang_units", 128, "Caption LSTM units per direction.")
 flags.DEFINE_integer("align_units", 512, "Alignment size l (eq. 7); 0 gives noalignDRAW.")
 flags.DEFINE_float("init_stddev", 0.0, "If > 0, draw every weight from N(0, s^2).")
+# align_draw options beyond the paper (docs/HELD_OUT.md).
+flags.DEFINE_enum("align_score", "bahdanau", ["bahdanau", "luong"], "align_draw: the word "
+                  "alignment's score, additive (eq. 7) or Luong's multiplicative one.")
+flags.DEFINE_bool("write_context", False, "align_draw: the write reads the aligned words s_t "
+                  "beside h_gen_t.")
+flags.DEFINE_bool("memory_embedding", False, "align_draw: the alignment's memory holds each "
+                  "word's embedding beside its BiLSTM state.")
+flags.DEFINE_float("word_dropout", 0.0, "captioned_mnist: probability that a training "
+                   "caption's word becomes <unk>.")
+flags.DEFINE_integer("corner_shift", 0, "captioned_mnist: a corner digit's box moves up to "
+                     "this many pixels inwards in training (0..2 keeps the caption true).")
 # The pixel models (align_pixel_rnn's decoder LSTM has --dec_units units).
 flags.DEFINE_integer("pixel_embed_dim", 64, "Embedding size of a pixel value.")
 flags.DEFINE_float("state_grad_clip", 0.0, "align_pixel_rnn: if > 0, clip the gradient flowing "
@@ -99,6 +110,12 @@ flags.register_validator("checkpoint_minutes", lambda v: v >= 0 and v < float("i
                          message="must be a finite number of minutes, 0 or more")
 flags.register_validator("kernel_size", lambda v: v > 0 and v % 2 == 1,
                          message="must be odd and positive")
+flags.register_validator("word_dropout", lambda v: 0 <= v < 1, message="must be in [0, 1)")
+flags.register_validator("corner_shift", lambda v: 0 <= v <= 2,
+                         message="must be 0, 1 or 2 (a corner box stays in its quadrant)")
+ALIGN_DRAW_OPTIONS = {"align_score": "bahdanau", "write_context": False,
+                      "memory_embedding": False}
+AUGMENTATIONS = {"word_dropout": 0.0, "corner_shift": 0}
 
 
 def check_model_data(model, data):
@@ -130,12 +147,29 @@ def model_config(image_shape, vocab_size=None, levels=256):
         config.update(vocab_size=vocab_size, embed_dim=FLAGS.embed_dim,
                       lang_units=FLAGS.lang_units, align_units=FLAGS.align_units,
                       init_stddev=FLAGS.init_stddev or None)
+        config.update(_changed(ALIGN_DRAW_OPTIONS))
     return config
+
+
+def _changed(defaults):
+    """{flag: value} of the flags among `defaults` set to something else."""
+    return {k: FLAGS[k].value for k, v in defaults.items() if FLAGS[k].value != v}
+
+
+def check_options(model, data):
+    """Raises cli.UsageError (one line) for an option that the model or data lacks."""
+    if model != "align_draw" and _changed(ALIGN_DRAW_OPTIONS):
+        raise cli.UsageError(f"--{', --'.join(_changed(ALIGN_DRAW_OPTIONS))}: "
+                             "options of --model=align_draw")
+    if data != "captioned_mnist" and _changed(AUGMENTATIONS):
+        raise cli.UsageError(f"--{', --'.join(_changed(AUGMENTATIONS))}: "
+                             "augmentations of --data=captioned_mnist")
 
 
 def main(argv):
     del argv
     check_model_data(FLAGS.model, FLAGS.data)  # before the slow imports
+    check_options(FLAGS.model, FLAGS.data)
     if FLAGS.strategy == "multi_worker" and FLAGS.max_wall_minutes is not None:
         raise cli.UsageError("--max_wall_minutes does not combine with --strategy=multi_worker "
                              "(the workers would stop at different steps)")
@@ -163,7 +197,8 @@ def main(argv):
     keras.utils.set_random_seed(FLAGS.seed)
     coco = (dict(min_word_count=FLAGS.min_word_count, keep_colour_words=FLAGS.keep_colour_words,
                  valid_examples=FLAGS.valid_images) if FLAGS.data in datasets.COCO_DATA else {})
-    data = datasets.make_data(FLAGS.data, FLAGS.data_dir, FLAGS.seed, **coco)
+    data = datasets.make_data(FLAGS.data, FLAGS.data_dir, FLAGS.seed,
+                              augment=_changed(AUGMENTATIONS), **coco)
     vocab_size = len(data.vocabulary) if data.captioned else None
     levels = getattr(data, "levels", None)  # the pixel data's V
     with distribution.scope():

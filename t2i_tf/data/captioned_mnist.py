@@ -32,6 +32,11 @@ Placement (``DIGIT`` = 28, ``CANVAS`` = 60, so a digit box may start at 0..32):
 The two boxes are therefore 4 pixels apart and never overlap, and every box lies inside the
 canvas. ``sample_layout`` returns where each digit goes, so this can be checked.
 
+Corner shift (training only, off by default): ``corner_shift`` = k moves a corner's box away
+from the canvas's corner by 0..k pixels down and 0..k across (drawn uniformly, apart for rows
+and columns). With k <= ``MAX_CORNER_SHIFT`` = 2 the box stays inside its 30x30 quadrant, so
+the caption stays true; the splits that are scored are never shifted.
+
 Held-out combinations (``HELD_OUT``). The authors drew the hidden configurations at random on
 every run; here they are fixed, so that runs compare. Each triple is (first digit, relation,
 second digit or None):
@@ -72,6 +77,7 @@ from t2i_tf.data.vocabulary import Vocabulary
 CANVAS = 60
 DIGIT = 28
 GAP_START = CANVAS - DIGIT  # 32: the far box starts here; boxes start in 0..32
+MAX_CORNER_SHIFT = CANVAS // 2 - DIGIT  # 2: a corner box moved this far stays in its quadrant
 CAPTION_LENGTH = 12
 
 WORDS = ("0 1 2 3 4 5 6 7 8 9 the digit is on at left right bottom top of image .").split()
@@ -234,8 +240,9 @@ def _draw_images(labels, digits, rng):
     return np.where(digits >= 0, order[starts[wanted] + offset], -1)
 
 
-def _place(relation, rng):
-    """(n, 2, 2) top-left corners of the boxes, following the placement rule of the docstring."""
+def _place(relation, rng, corner_shift=0):
+    """(n, 2, 2) top-left corners of the boxes, following the placement rule of the docstring
+    (corner boxes moved inwards by 0..corner_shift pixels on each axis)."""
     n = len(relation)
     shift = rng.integers(0, GAP_START + 1, n)  # the offset shared by the two boxes of a pair
     top_left = np.full((n, 2, 2), -1, dtype=np.int64)
@@ -253,11 +260,21 @@ def _place(relation, rng):
         else:  # rows differ, columns shared
             top_left[rows, 0] = np.stack([a, shift], 1)[rows]
             top_left[rows, 1] = np.stack([b, shift], 1)[rows]
+    if corner_shift:  # drawn last, so that corner_shift=0 leaves the random stream as it was
+        if not 0 <= corner_shift <= MAX_CORNER_SHIFT:
+            raise ValueError(f"corner_shift {corner_shift}: a corner box stays in its quadrant "
+                             f"for 0..{MAX_CORNER_SHIFT} pixels")
+        moves = rng.integers(0, corner_shift + 1, (n, 2))
+        corner = relation >= len(TWO_DIGIT_RELATIONS)
+        start = top_left[:, 0]  # (n, 2): 0 or GAP_START on each axis for a corner
+        inward = np.where(start == 0, moves, -moves)
+        top_left[corner, 0] = (start + inward)[corner]
     return top_left
 
 
 def sample_layout(
-    labels, num_examples: int, rng: np.random.Generator, held_out_mode: str
+    labels, num_examples: int, rng: np.random.Generator, held_out_mode: str,
+    corner_shift: int = 0,
 ) -> Layout:
     """Draws captions, source images and positions, without touching any pixel.
 
@@ -266,11 +283,13 @@ def sample_layout(
       num_examples: n.
       rng: numpy Generator; the result depends only on its state, ``labels`` and n.
       held_out_mode: ``"exclude"`` (never a ``HELD_OUT`` combination) or ``"only"``.
+      corner_shift: moves corner boxes inwards by up to this many pixels (0..2; see the
+        module docstring).
     """
     relation, first, second = _draw_combinations(num_examples, rng, held_out_mode)
     digits = np.stack([first, second], 1).astype(np.int64)
     image_index = _draw_images(labels, digits, rng)
-    top_left = _place(relation, rng)
+    top_left = _place(relation, rng, corner_shift)
     captions = [
         caption_for(int(a), RELATIONS[r], None if b < 0 else int(b))
         for r, a, b in zip(relation, first, second)
@@ -300,7 +319,8 @@ def render(images, layout: Layout) -> np.ndarray:
 
 
 def generate(
-    images, labels, num_examples: int, rng: np.random.Generator, held_out_mode: str
+    images, labels, num_examples: int, rng: np.random.Generator, held_out_mode: str,
+    corner_shift: int = 0,
 ) -> tuple[np.ndarray, list[str]]:
     """Makes ``num_examples`` captioned canvases from source digits.
 
@@ -310,11 +330,12 @@ def generate(
       num_examples: n.
       rng: numpy Generator (see ``split_rng``).
       held_out_mode: ``"exclude"`` or ``"only"`` (see ``HELD_OUT``).
+      corner_shift: see ``sample_layout``.
 
     Returns:
       ``(canvases, captions)``: float32 (n, 60, 60) in [0, 1] and n caption strings.
     """
-    layout = sample_layout(labels, num_examples, rng, held_out_mode)
+    layout = sample_layout(labels, num_examples, rng, held_out_mode, corner_shift)
     return render(images, layout), layout.captions
 
 

@@ -66,14 +66,23 @@ class ImageData:
 
 class CaptionedMnistData:
     """MNIST with captions for alignDRAW: a fresh, seeded set of `examples_per_epoch`
-    training examples every epoch (as in the paper), batches of dicts images/ids/mask."""
+    training examples every epoch (as in the paper), batches of dicts images/ids/mask.
+
+    Training-only augmentations (validation is never changed), both off by default:
+    word_dropout, the probability that a training caption's word becomes <unk>
+    (t2i_tf/data/caption_dropout.py); corner_shift, how far a corner digit's box may move
+    inside its quadrant (0..2 pixels, captioned_mnist.sample_layout).
+    """
 
     captioned = True
 
-    def __init__(self, data_dir=None, seed=0, examples_per_epoch=10000, valid_examples=1000):
+    def __init__(self, data_dir=None, seed=0, examples_per_epoch=10000, valid_examples=1000,
+                 word_dropout=0.0, corner_shift=0):
         from t2i_tf.data import captioned_mnist
 
         self._cm = captioned_mnist
+        self.word_dropout = word_dropout
+        self.corner_shift = corner_shift
         self.seed = seed
         self.examples_per_epoch = examples_per_epoch
         self.digits = captioned_mnist.digit_source("train", data_dir)
@@ -85,9 +94,15 @@ class CaptionedMnistData:
         """The training set of one epoch, as load_split returns it."""
         cm = self._cm
         images, captions = cm.generate(*self.digits, self.examples_per_epoch,
-                                       cm.split_rng("train", self.seed, epoch), "exclude")
+                                       cm.split_rng("train", self.seed, epoch), "exclude",
+                                       self.corner_shift)
         ids, mask = self.vocabulary.pad_batch(
             [self.vocabulary.encode(cm.tokenize(c)) for c in captions], length=cm.CAPTION_LENGTH)
+        if self.word_dropout:
+            from t2i_tf.data import caption_dropout
+
+            rng = np.random.default_rng([self.seed, 0, epoch, 1])  # apart from the scenes'
+            ids = caption_dropout.drop_words(ids, mask, self.word_dropout, rng)
         return {"images": images, "captions": captions, "ids": ids, "mask": mask}
 
     def train_batches(self, batch_size, seed, start_step=0):
@@ -113,11 +128,12 @@ PIXEL_DATA = {"captioned_mnist_32": {}, "captioned_mnist_32_binary": {"binary": 
 COCO_DATA = ("coco_32", "coco_32_rgb")
 
 
-def make_data(name, data_dir=None, seed=0, **coco_options):
-    """The training data of a data set name; coco_options (min_word_count,
-    keep_colour_words, valid_examples) go to COCO's."""
+def make_data(name, data_dir=None, seed=0, augment=None, **coco_options):
+    """The training data of a data set name; augment (word_dropout, corner_shift) goes to
+    captioned_mnist's, coco_options (min_word_count, keep_colour_words, valid_examples) to
+    COCO's."""
     if name == "captioned_mnist":
-        return CaptionedMnistData(data_dir, seed)
+        return CaptionedMnistData(data_dir, seed, **(augment or {}))
     if name in PIXEL_DATA:
         from t2i_tf.data import pixel_data  # it imports this module
 

@@ -13,6 +13,14 @@ The bound (eqs. 14-15): -log p(x | y, Z) + sum_t KL(Q_t || P_t), in nats per ima
 The DRAW cell provides read, the inference LSTM, the posterior and write; this file adds
 the caption encoder, the alignment and the dependent prior. The generator and inference
 states start at zero (the paper learns them as biases).
+
+Options beyond the paper, each off by default (docs/HELD_OUT.md measures them on the
+held-out compositions of MNIST with captions):
+  align_score="luong": Luong's multiplicative score (alignPixelRNN eq. 8) instead of eq. 7.
+  write_context: the write reads [h_gen_t, s_t], not h_gen_t alone, so the aligned words
+    reach the glyph without passing through the generator LSTM.
+  memory_embedding: the alignment's memory holds [h_lang_k, e_k], each word's embedding
+    beside its BiLSTM state, so that a word can be attended free of its sentence's context.
 """
 
 import keras
@@ -23,29 +31,60 @@ from t2i_tf.models.draw import DrawCell, trace_outputs, traced, window_vector
 from t2i_tf.models.variational import VariationalModel
 
 
+ALIGN_SCORES = ("bahdanau", "luong")
+
+
 class AlignDrawCell(DrawCell):
     """One alignDRAW step. Args as DrawCell, plus:
 
-      context_size: size of s_t (2 x the caption encoder's units).
+      context_size: size of s_t (the size of a memory row h_lang_k).
       align_units: l of eq. 7; None for noalignDRAW (s_t is the fixed caption vector).
+      align_score: "bahdanau" (eq. 7) or "luong" (h_gen^T W h_lang_k; align_units unused
+        beyond turning the alignment on).
+      write_context: the write reads [h_gen_t, s_t] instead of h_gen_t.
 
     The caption memory `lang` is a dict: h_lang (batch, L, m), mask (batch, L) and keys
     (the alignment's precomputed U h_lang + b) with alignment; context (batch, m) without.
+    With write_context the state also holds s_t as "context" (batch, m).
     """
 
     def __init__(self, image_shape, enc_units, dec_units, z_dim, read_n, write_n,
-                 context_size, align_units=512, attention=True, **kwargs):
+                 context_size, align_units=512, attention=True, align_score="bahdanau",
+                 write_context=False, **kwargs):
         super().__init__(image_shape, enc_units, dec_units, z_dim, read_n, write_n,
                          attention, **kwargs)
+        if align_score not in ALIGN_SCORES:
+            raise ValueError(f"align_score {align_score!r}; expected one of {ALIGN_SCORES}")
         self.context_size = context_size
         self.align_units = align_units
+        self.align_score = align_score
+        self.write_context = write_context
         self.prior = latent.DependentPrior(z_dim, name="prior")
-        self.alignment = (alignment.BahdanauAlignment(align_units, name="align")
-                          if align_units else None)
+        if not align_units:
+            self.alignment = None
+        elif align_score == "luong":
+            self.alignment = alignment.LuongAlignment(name="align")
+        else:
+            self.alignment = alignment.BahdanauAlignment(align_units, name="align")
 
     @property
     def decoder_input_size(self):
         return self.z_dim + self.context_size
+
+    @property
+    def write_input_size(self):
+        return self.dec_units + (self.context_size if self.write_context else 0)
+
+    def write_features(self, state):
+        if not self.write_context:
+            return state["h_dec"]
+        return ops.concatenate([state["h_dec"], state["context"]], axis=-1)
+
+    def initial_state(self, batch_size, dtype="float32"):
+        state = super().initial_state(batch_size, dtype)
+        if self.write_context:
+            state["context"] = ops.zeros((batch_size, self.context_size), dtype=dtype)
+        return state
 
     def build(self, input_shape=None):
         super().build()
@@ -68,6 +107,8 @@ class AlignDrawCell(DrawCell):
     def generate_step(self, state, z, lang):
         """Eqs. 2-4 given z_t: returns (state, write window or None, alpha_t)."""
         s, alpha = self.sentence(state, lang)
+        if self.write_context:
+            state = {**state, "context": ops.cast(s, state["context"].dtype)}
         state, window = self.generate(state, ops.concatenate([z, s], axis=-1))
         return state, window, alpha
 
@@ -81,7 +122,8 @@ class AlignDrawCell(DrawCell):
 
     def get_config(self):
         return {**super().get_config(), "context_size": self.context_size,
-                "align_units": self.align_units}
+                "align_units": self.align_units, "align_score": self.align_score,
+                "write_context": self.write_context}
 
 
 class AlignDraw(VariationalModel):
@@ -94,6 +136,9 @@ class AlignDraw(VariationalModel):
         the paper for MNIST with captions: 32, 300, 300, 150, 8, 8).
       vocab_size, embed_dim, lang_units: the caption encoder (lang_units per direction).
       align_units: l of eq. 7; 0 replaces the alignment by the mean of h_lang over words.
+      align_score, write_context: see AlignDrawCell ("bahdanau", False: the paper's).
+      memory_embedding: the memory rows are [h_lang_k, e_k] (size 2 lang_units + embed_dim)
+        instead of h_lang_k (False: the paper's).
       init_stddev: if set, every weight is drawn from N(0, init_stddev^2) (Appendix B: 0.01).
       seed: seed of the noise drawn by call().
 
@@ -106,17 +151,22 @@ class AlignDraw(VariationalModel):
     def __init__(self, image_shape=(60, 60), steps=32, enc_units=300, dec_units=300,
                  z_dim=150, read_n=8, write_n=8, attention=True, vocab_size=24,
                  embed_dim=128, lang_units=128, align_units=512, init_stddev=None,
-                 seed=None, **kwargs):
+                 seed=None, align_score="bahdanau", write_context=False,
+                 memory_embedding=False, **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.steps = steps
         self.z_dim = z_dim
         self.init_stddev = init_stddev
         self.seed = seed
+        self.memory_embedding = memory_embedding
         self.encoder = caption_encoder.CaptionEncoder(vocab_size, embed_dim, lang_units,
                                                       name="caption")
+        memory_size = 2 * lang_units + (embed_dim if memory_embedding else 0)
         self.cell = AlignDrawCell(image_shape, enc_units, dec_units, z_dim, read_n, write_n,
-                                  2 * lang_units, align_units or None, attention, name="cell")
+                                  memory_size, align_units or None, attention,
+                                  align_score=align_score, write_context=write_context,
+                                  name="cell")
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape=None):
@@ -131,6 +181,13 @@ class AlignDraw(VariationalModel):
     def encode_caption(self, ids, mask):
         """The caption memory used at every step (see AlignDrawCell)."""
         h_lang = self.encoder(ids, mask)
+        if self.memory_embedding:  # (batch, L, 2 lang_units + embed_dim); padding stays 0
+            words = self.encoder.embedding(ids) * ops.cast(mask, h_lang.dtype)[:, :, None]
+            h_lang = ops.concatenate([h_lang, ops.cast(words, h_lang.dtype)], axis=-1)
+        return self.memory(h_lang, mask)
+
+    def memory(self, h_lang, mask):
+        """The caption memory of AlignDrawCell from memory rows h_lang (batch, L, m)."""
         if self.cell.alignment is None:
             return {"context": caption_encoder.pooled(h_lang, mask), "mask": mask}
         return {"h_lang": h_lang, "mask": mask, "keys": self.cell.alignment.precompute(h_lang)}
@@ -193,7 +250,11 @@ class AlignDraw(VariationalModel):
         Returns canvases (T, batch, B, A) = sigmoid(c_t), windows (T, batch, 5) and
         alpha (T, batch, L), the word weights at each step.
         """
-        lang = self.encode_caption(ids, mask)
+        return self.generate_from_lang(self.encode_caption(ids, mask), eps)
+
+    def generate_from_lang(self, lang, eps):
+        """`generate` under a given caption memory (see AlignDrawCell and `memory`), e.g.
+        one whose rows were exchanged to see what each word's row carries."""
         batch = ops.shape(eps)[1]
         first = ops.arange(self.steps) == 0
 
@@ -217,6 +278,12 @@ class AlignDraw(VariationalModel):
 
     def get_config(self):
         cell, enc = self.cell, self.encoder
+        # The options beyond the paper appear only when set, so that the config.json of a
+        # model trained without them still matches (resume, init_from, shipped models).
+        options = {k: v for k, v, default in (
+            ("align_score", cell.align_score, "bahdanau"),
+            ("write_context", cell.write_context, False),
+            ("memory_embedding", self.memory_embedding, False)) if v != default}
         return {
             **super().get_config(),
             "image_shape": self.image_shape, "steps": self.steps,
@@ -224,5 +291,5 @@ class AlignDraw(VariationalModel):
             "read_n": cell.read_n, "write_n": cell.write_n, "attention": cell.attention,
             "vocab_size": enc.vocab_size, "embed_dim": enc.embed_dim, "lang_units": enc.units,
             "align_units": cell.align_units or 0, "init_stddev": self.init_stddev,
-            "seed": self.seed,
+            "seed": self.seed, **options,
         }

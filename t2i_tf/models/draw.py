@@ -49,7 +49,7 @@ class DrawCell(keras.layers.Layer):
     def build(self, input_shape=None):
         h_dec = (None, self.dec_units)
         self.reader.build(h_dec)
-        self.writer.build(h_dec)
+        self.writer.build((None, self.write_input_size))
         self.encoder.build((None, self.reader.output_size + self.dec_units))
         self.decoder.build((None, self.decoder_input_size))
         self.posterior.build((None, self.enc_units))
@@ -58,6 +58,15 @@ class DrawCell(keras.layers.Layer):
     def decoder_input_size(self):
         """Size of what RNN_dec reads each step: z_t here (subclasses add context)."""
         return self.z_dim
+
+    @property
+    def write_input_size(self):
+        """Size of what the write reads each step: h_dec here (see write_features)."""
+        return self.dec_units
+
+    def write_features(self, state):
+        """What the write of a step reads: h_dec_t (subclasses may add to it)."""
+        return state["h_dec"]
 
     def initial_state(self, batch_size, dtype="float32"):
         zeros = lambda units: ops.zeros((batch_size, units), dtype=dtype)
@@ -75,9 +84,9 @@ class DrawCell(keras.layers.Layer):
         z may carry more than z_t: alignDRAW passes [z_t, s_t] (its eq. 3).
         """
         h_dec, (_, c_dec) = self.decoder(z, [state["h_dec"], state["c_dec"]])
-        update, window = self.writer(h_dec)
-        new_state = {**state, "h_dec": h_dec, "c_dec": c_dec, "canvas": state["canvas"] + update}
-        return new_state, window
+        state = {**state, "h_dec": h_dec, "c_dec": c_dec}
+        update, window = self.writer(self.write_features(state))
+        return {**state, "canvas": state["canvas"] + update}, window
 
     def call(self, x, state, eps):
         """One inference step, eqs. 3-8.
@@ -97,7 +106,7 @@ class DrawCell(keras.layers.Layer):
     def window(self, which, h_dec):
         """(batch, 5) = (g_X, g_Y, delta, sigma^2, gamma) of the "read" or "write" window
         that h_dec places (eqs. 21-24); zeros without attention. The read of step t uses
-        h_dec_{t-1}, the write h_dec_t."""
+        h_dec_{t-1}, the write write_features(state_t) (h_dec_t, or more in subclasses)."""
         if not self.attention:
             return ops.zeros((ops.shape(h_dec)[0], 5), h_dec.dtype)
         layer = self.reader if which == "read" else self.writer
@@ -138,7 +147,7 @@ def window_vector(window):
 def trace_outputs(cell, state, new_state):
     """One step of `trace`: (sigmoid(c_t), read window, write window)."""
     return (ops.sigmoid(new_state["canvas"]), cell.window("read", state["h_dec"]),
-            cell.window("write", new_state["h_dec"]))
+            cell.window("write", cell.write_features(new_state)))
 
 
 def traced(per_step):
