@@ -29,6 +29,33 @@ def run(module, *args, backend="tensorflow", env=None, hide_tensorflow=False):
                           capture_output=True, text=True, timeout=600)
 
 
+def run_batch(module, *cases, backend="tensorflow"):
+    """run() for several cases of one binary in one process (tests/binary_batch.py), for
+    cases that stop early (bad input, --help): a case is a list of arguments, or (arguments,
+    environment changes). Returns one CompletedProcess per case."""
+    import tempfile
+
+    cases = [{"args": list(c[0]), "env": c[1]} if isinstance(c, tuple) else {"args": list(c)}
+             for c in cases]
+    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("KERAS_BACKEND", None)
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    with tempfile.TemporaryDirectory() as folder:
+        cases_path, results_path = (os.path.join(folder, n) for n in ("in.json", "out.json"))
+        with open(cases_path, "w") as f:
+            json.dump(cases, f)
+        process = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "tests", "binary_batch.py"), module,
+             cases_path, results_path], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=600)
+        assert process.returncode == 0, process.stderr[-3000:]
+        with open(results_path) as f:
+            results = json.load(f)
+    return [subprocess.CompletedProcess([module, *c["args"]], r["returncode"], r["stdout"],
+                                        r["stderr"]) for c, r in zip(cases, results)]
+
+
 def assert_one_line_error(result, *fragments):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -104,9 +131,74 @@ def test_train_without_xla_on_tensorflow(tmp_path):
     assert [r["step"] for r in records(str(tmp_path))] == [2]
 
 
-def test_train_refuses_checkpoint_of_another_model(workdir):
-    result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={workdir}", "--z_dim=9")
-    assert_one_line_error(result, "another model")
+SHIPPED_COPIES = ("draw_mnist_noattn", "draw_mnist")
+TEMPERATURES = ("inf", "1e40", "nan", "-1")  # absurd values of sample's --temperature
+
+
+def sha256_sums(folder):
+    import hashlib
+
+    return {n: hashlib.sha256(open(os.path.join(folder, n), "rb").read()).hexdigest()
+            for n in sorted(os.listdir(folder))}
+
+
+@pytest.fixture(scope="module")
+def stops(workdir, align_workdir, tmp_path_factory):
+    """This file's cases that stop before any work (bad input, --help), run in one process
+    per binary (run_batch): {case name: CompletedProcess}, with "tmp" the folder they used
+    and "sums" the SHA-256 sums of the shipped models' copies before the runs."""
+    import shutil
+
+    tmp = tmp_path_factory.mktemp("stops")
+    blocker = tmp / "file"
+    blocker.write_text("x")
+    corrupt = tmp / "corrupt"
+    (corrupt / "binarized_mnist").mkdir(parents=True)
+    (corrupt / "binarized_mnist" / "binarized_mnist_test.amat.gz").write_bytes(b"not gzip at all")
+    (tmp / "empty").mkdir()
+    # A model shipped without its training state (draw_mnist_noattn) and one shipped with
+    # it (draw_mnist, whose checkpoint belongs to other flags than flags/smoke's).
+    copies = {name: str(tmp / name) for name in SHIPPED_COPIES}
+    for name, copy in copies.items():
+        shutil.copytree(os.path.join(ROOT, "models", name), copy)
+    out = {"tmp": tmp, "sums": {copy: sha256_sums(copy) for copy in copies.values()}}
+    smoke = "--flagfile=flags/smoke"
+    cases = {
+        "train": {
+            "another model": [smoke, f"--workdir={workdir}", "--z_dim=9"],
+            "missing data": ([smoke, f"--workdir={tmp / 'empty'}"],
+                             {"T2I_DATA_DIR": str(tmp / "empty")}),
+            "unwritable": [smoke, f"--workdir={blocker}/sub"],
+            "bare model": [smoke, f"--workdir={copies['draw_mnist_noattn']}"],
+            "model with state": [smoke, f"--workdir={copies['draw_mnist']}"],
+            "shipped": [smoke, "--workdir=models/draw_mnist"],
+        },
+        "sample": {
+            "unwritable": [f"--model={workdir}", f"--out={blocker}/sub"],
+            "unknown model": ["--model=no_such_model"],
+            "no caption": [f"--model={align_workdir}"],
+            **{f"temperature {v}": [f"--model={workdir}", f"--temperature={v}",
+                                    f"--out={tmp / ('out_' + v)}"] for v in TEMPERATURES},
+        },
+        "evaluate": {
+            "corrupt data": [f"--model={workdir}", f"--data_dir={corrupt}"],
+            "caption metrics": [f"--model={workdir}", "--metrics=ssim"],
+        },
+        "export": {},
+        "serve": {},
+    }
+    required = {"train": [f"--workdir={tmp}"], "export": ["--model=x", "--export_dir=y"],
+                "serve": ["--export_dir=y"]}
+    for binary, named in cases.items():
+        named["help"] = ["--help"]
+        named["stray"] = ["stray words", *required.get(binary, [])]
+        results = run_batch(f"t2i_tf.{binary}", *named.values())
+        out.update({f"{binary} {name}": r for name, r in zip(named, results)})
+    return out
+
+
+def test_train_refuses_checkpoint_of_another_model(stops):
+    assert_one_line_error(stops["train another model"], "another model")
 
 
 def test_sample_writes_png_and_gif(workdir, tmp_path):
@@ -133,37 +225,26 @@ def test_evaluate_prints_table_and_json(workdir):
         summary["reconstruction_nats"] + summary["kl_nats"], rel=1e-6)
 
 
-def test_missing_data_is_one_line(tmp_path):
-    result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={tmp_path}",
-                 env={"T2I_DATA_DIR": str(tmp_path)})
-    assert_one_line_error(result, "binarized_mnist_train.amat")
+def test_missing_data_is_one_line(stops):
+    assert_one_line_error(stops["train missing data"], "binarized_mnist_train.amat")
 
 
-def test_corrupt_data_is_one_line(workdir, tmp_path):
-    folder = tmp_path / "binarized_mnist"
-    folder.mkdir()
-    (folder / "binarized_mnist_test.amat.gz").write_bytes(b"not gzip at all")
-    result = run("t2i_tf.evaluate", f"--model={workdir}", f"--data_dir={tmp_path}")
-    assert_one_line_error(result, "binarized_mnist_test.amat.gz")
+def test_corrupt_data_is_one_line(stops):
+    assert_one_line_error(stops["evaluate corrupt data"], "binarized_mnist_test.amat.gz")
 
 
-def test_unwritable_output_is_one_line(workdir, tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    result = run("t2i_tf.sample", f"--model={workdir}", f"--out={blocker}/sub")
-    assert_one_line_error(result, str(blocker))
-    result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={blocker}/sub")
-    assert_one_line_error(result, str(blocker))
+def test_unwritable_output_is_one_line(stops):
+    blocker = str(stops["tmp"] / "file")
+    assert_one_line_error(stops["sample unwritable"], blocker)
+    assert_one_line_error(stops["train unwritable"], blocker)
 
 
-def test_caption_metrics_need_a_caption_model(workdir):
-    assert_one_line_error(run("t2i_tf.evaluate", f"--model={workdir}", "--metrics=ssim"),
-                          "caption model")
+def test_caption_metrics_need_a_caption_model(stops):
+    assert_one_line_error(stops["evaluate caption metrics"], "caption model")
 
 
-def test_unknown_model_is_one_line():
-    result = run("t2i_tf.sample", "--model=no_such_model")
-    assert_one_line_error(result, "no_such_model")
+def test_unknown_model_is_one_line(stops):
+    assert_one_line_error(stops["sample unknown model"], "no_such_model")
 
 
 SHIPPED = sorted(glob.glob(os.path.join(ROOT, "models", "*", "config.json")))
@@ -213,9 +294,8 @@ def test_aligndraw_trains_and_draws_captions(align_workdir, tmp_path):
     assert Image.open(tmp_path / "attention.png").size[1] > 0
 
 
-def test_caption_model_without_caption_is_one_line(align_workdir):
-    result = run("t2i_tf.sample", f"--model={align_workdir}")
-    assert_one_line_error(result, "--caption")
+def test_caption_model_without_caption_is_one_line(stops):
+    assert_one_line_error(stops["sample no caption"], "--caption")
 
 
 def test_evaluate_caption_model_on_generalization_split(align_workdir, tmp_path):
@@ -286,50 +366,29 @@ def test_sample_with_nothing_drawable_fails_without_traceback(align_workdir, tmp
     assert not (tmp_path / "out" / "samples.png").exists()
 
 
-def test_train_never_overwrites_a_model(tmp_path):
-    import hashlib
-    import shutil
-
-    def copy_of(name):
-        copy = str(tmp_path / name)
-        shutil.copytree(os.path.join(ROOT, "models", name), copy)
-        return copy
-
-    def sums(folder):
-        return {n: hashlib.sha256(open(os.path.join(folder, n), "rb").read()).hexdigest()
-                for n in sorted(os.listdir(folder))}
-
-    # A model shipped without its training state (draw_mnist_noattn) and one shipped with
-    # it (draw_mnist, whose checkpoint belongs to other flags than flags/smoke's).
-    bare, with_state = copy_of("draw_mnist_noattn"), copy_of("draw_mnist")
+def test_train_never_overwrites_a_model(stops):
+    bare, with_state = (str(stops["tmp"] / name) for name in SHIPPED_COPIES)
     assert not os.path.exists(os.path.join(bare, "checkpoint.npz"))
     assert os.path.exists(os.path.join(with_state, "checkpoint.npz"))
-    before = {folder: sums(folder) for folder in (bare, with_state)}
-    result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={bare}")
-    assert_one_line_error(result, "holds a model but no training checkpoint", "--init_from")
-    result = run("t2i_tf.train", "--flagfile=flags/smoke", f"--workdir={with_state}")
-    assert_one_line_error(result, "holds a checkpoint of another model", "new --workdir")
-    shipped = run("t2i_tf.train", "--flagfile=flags/smoke", "--workdir=models/draw_mnist")
-    assert_one_line_error(shipped, "is a shipped model", "--init_from=draw_mnist")
-    assert {folder: sums(folder) for folder in (bare, with_state)} == before
+    assert_one_line_error(stops["train bare model"], "holds a model but no training checkpoint",
+                          "--init_from")
+    assert_one_line_error(stops["train model with state"], "holds a checkpoint of another model",
+                          "new --workdir")
+    assert_one_line_error(stops["train shipped"], "is a shipped model", "--init_from=draw_mnist")
+    assert {folder: sha256_sums(folder) for folder in (bare, with_state)} == stops["sums"]
 
 
 @pytest.mark.parametrize("binary", ["train", "sample", "evaluate", "export", "serve"])
-def test_help_exits_zero_and_leftover_arguments_are_refused(binary, tmp_path):
-    assert run(f"t2i_tf.{binary}", "--help").returncode == 0
-    required = {"train": [f"--workdir={tmp_path}"], "export": ["--model=x", "--export_dir=y"],
-                "serve": ["--export_dir=y"]}.get(binary, [])
-    result = run(f"t2i_tf.{binary}", "stray words", *required)
-    assert_one_line_error(result, "unexpected argument 'stray words'")
+def test_help_exits_zero_and_leftover_arguments_are_refused(binary, stops):
+    help_ = stops[f"{binary} help"]
+    assert help_.returncode == 0 and "--" in help_.stdout + help_.stderr
+    assert_one_line_error(stops[f"{binary} stray"], "unexpected argument 'stray words'")
 
 
-@pytest.mark.parametrize("value", ["inf", "1e40", "nan", "-1"])
-def test_sample_refuses_absurd_temperatures_and_writes_nothing(workdir, tmp_path, value):
-    out = tmp_path / "out"
-    result = run("t2i_tf.sample", f"--model={workdir}", f"--temperature={value}",
-                 f"--out={out}")
-    assert_one_line_error(result, "--temperature")
-    assert not out.exists()
+@pytest.mark.parametrize("value", TEMPERATURES)
+def test_sample_refuses_absurd_temperatures_and_writes_nothing(stops, value):
+    assert_one_line_error(stops[f"sample temperature {value}"], "--temperature")
+    assert not (stops["tmp"] / f"out_{value}").exists()
 
 
 def test_sample_draws_in_chunks(workdir, tmp_path):

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from test_binaries import ROOT, assert_one_line_error, run
+from test_binaries import ROOT, assert_one_line_error, run, run_batch
 from test_summaries import assert_training_summaries
 
 CAPTION = "the digit 3 is at the top of the digit 1 ."
@@ -207,12 +207,11 @@ def test_export_errors_are_one_line(align_export, align_model_dir, tmp_path):
     result = run("t2i_tf.export", f"--model={align_model_dir}", f"--export_dir={tmp_path}",
                  backend="jax")
     assert_one_line_error(result, "KERAS_BACKEND=jax")
-    result = run("t2i_tf.export", f"--model={align_model_dir}", f"--export_dir={align_export}",
-                 backend=None)
-    assert_one_line_error(result, "exists")
-    result = run("t2i_tf.export", "--model=no_such_model", f"--export_dir={tmp_path}",
-                 backend=None)
-    assert_one_line_error(result, "no_such_model")
+    exists, unknown = run_batch(
+        "t2i_tf.export", [f"--model={align_model_dir}", f"--export_dir={align_export}"],
+        ["--model=no_such_model", f"--export_dir={tmp_path}"], backend=None)
+    assert_one_line_error(exists, "exists")
+    assert_one_line_error(unknown, "no_such_model")
 
 
 def decode_strips(pngs, steps):

@@ -61,6 +61,19 @@ def test_tables_hold_our_figures_and_the_papers_rows(tool):
     assert "Scenes right by the caption's relation" not in text  # no breakdown in the JSON
 
 
+def test_a_bound_beside_its_importance_estimate_is_not_repeated(tool):
+    both = caption_result("aligndraw_mnist_captions", "test")
+    elbo = {k: v for k, v in both.items() if not k.startswith("iw_")}
+    fewer = {**elbo, "images": 500, "neg_elbo_nats": 151.0}  # another bound: kept
+    lines = tool.bound_table({("aligndraw_mnist_captions", "test", "elbo"): elbo,
+                              ("aligndraw_mnist_captions", "test", "iw"): both,
+                              ("aligndraw_mnist_captions", "test", "500"): fewer})
+    rows = [l for l in lines if l.startswith("| aligndraw_mnist_captions | test |")]
+    assert len(rows) == 2
+    assert "150.00 ± 1.00" in rows[0] and "147.50 ± 1.10 (50, 1,000)" in rows[0]
+    assert "| 500 | 151.00 ± 1.00 |" in rows[1]
+
+
 def test_relations_table_shows_each_relation_where_it_was_scored(tool):
     r = caption_result("aligndraw_mnist_captions", "generalization")
     r["captions"]["samples"]["scene_right_by_relation"] = {"top": [0.25, 40],

@@ -17,7 +17,7 @@ import shutil
 import numpy as np
 import pytest
 
-from test_binaries import assert_one_line_error, records, run
+from test_binaries import assert_one_line_error, records, run, run_batch
 
 CAPTIONS = ("the digit 3 is at the top of the digit 1 .",
             "the digit 7 is at the bottom left of the image .")
@@ -128,28 +128,29 @@ def test_evaluate_exact_nll_retrieval_ssim_and_attention(workdir, tmp_path):
 
 def test_pixel_model_on_60x60_data_is_one_line(tmp_path):
     # flags/mnist_captions_pixelrnn parses: the data check runs after every flag is read.
-    result = run("t2i_tf.train", "--flagfile=flags/mnist_captions_pixelrnn",
-                 "--data=captioned_mnist", f"--workdir={tmp_path}", backend="jax")
-    assert_one_line_error(result, "--model=align_pixel_rnn trains on",
+    pixel_on_60, draw_on_32 = run_batch(
+        "t2i_tf.train",
+        ["--flagfile=flags/mnist_captions_pixelrnn", "--data=captioned_mnist",
+         f"--workdir={tmp_path}"],
+        ["--flagfile=flags/smoke_aligndraw", "--data=captioned_mnist_32",
+         f"--workdir={tmp_path}"], backend="jax")
+    assert_one_line_error(pixel_on_60, "--model=align_pixel_rnn trains on",
                           "--data=captioned_mnist_32", "not --data=captioned_mnist")
-    result = run("t2i_tf.train", "--flagfile=flags/smoke_aligndraw",
-                 "--data=captioned_mnist_32", f"--workdir={tmp_path}", backend="jax")
-    assert_one_line_error(result, "--model=align_draw trains on --data=captioned_mnist or",
+    assert_one_line_error(draw_on_32, "--model=align_draw trains on --data=captioned_mnist or",
                           "not --data=captioned_mnist_32")
 
 
 def test_flags_that_do_not_fit_a_pixel_model_are_one_line(workdir, tmp_path):
-    result = run("t2i_tf.evaluate", f"--model={workdir}", "--data=captioned_mnist",
-                 backend="jax")
-    assert_one_line_error(result, "cannot be scored on captioned_mnist",
+    wrong_data, elbo = run_batch("t2i_tf.evaluate",
+                                 [f"--model={workdir}", "--data=captioned_mnist"],
+                                 [f"--model={workdir}", "--metrics=elbo,nll"], backend="jax")
+    assert_one_line_error(wrong_data, "cannot be scored on captioned_mnist",
                           "--data=captioned_mnist_32")
-    result = run("t2i_tf.evaluate", f"--model={workdir}", "--metrics=elbo,nll", backend="jax")
-    assert_one_line_error(result, "elbo", "--metrics=nll")
-    result = run("t2i_tf.sample", f"--model={workdir}", f"--caption={CAPTIONS[0]}",
-                 "--method=greedy", "--beam=2", f"--out={tmp_path}", backend="jax")
-    assert_one_line_error(result, "--beam=2")
-    result = run("t2i_tf.sample", f"--model={workdir}", f"--caption={CAPTIONS[0]}",
-                 "--temperature=0", f"--out={tmp_path}", backend="jax")
-    assert_one_line_error(result, "--temperature=0", "--method=greedy")
-    result = run("t2i_tf.sample", f"--model={workdir}", f"--out={tmp_path}", backend="jax")
-    assert_one_line_error(result, "--caption")
+    assert_one_line_error(elbo, "elbo", "--metrics=nll")
+    model, caption, out = f"--model={workdir}", f"--caption={CAPTIONS[0]}", f"--out={tmp_path}"
+    greedy_beam, zero, no_caption = run_batch(
+        "t2i_tf.sample", [model, caption, "--method=greedy", "--beam=2", out],
+        [model, caption, "--temperature=0", out], [model, out], backend="jax")
+    assert_one_line_error(greedy_beam, "--beam=2")
+    assert_one_line_error(zero, "--temperature=0", "--method=greedy")
+    assert_one_line_error(no_caption, "--caption")

@@ -21,7 +21,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from test_binaries import ROOT, assert_one_line_error, run
+from test_binaries import ROOT, assert_one_line_error, run, run_batch
 from test_export import assert_images_close, saved_model_cli, saved_model_cli_run
 
 MODEL = os.path.join(ROOT, "models", "aligndraw_mnist_captions")
@@ -461,18 +461,15 @@ def test_overload_is_429_and_503_and_sigterm_stops_the_server(export_dir):
 
 
 def test_serve_errors_are_one_line(tmp_path):
-    result = run("t2i_tf.serve", f"--export_dir={tmp_path}")
-    assert_one_line_error(result, "holds no version")
-    result = run("t2i_tf.serve", f"--export_dir={tmp_path}", "--model=draw_mnist")
-    assert_one_line_error(result, "export_dir", "model")
-    result = run("t2i_tf.serve", "--model=no_such_model")
-    assert_one_line_error(result, "no_such_model")
-
-
-def test_serve_model_that_export_refuses_is_one_line():
+    empty, both, unknown, pixel = run_batch(
+        "t2i_tf.serve", [f"--export_dir={tmp_path}"],
+        [f"--export_dir={tmp_path}", "--model=draw_mnist"], ["--model=no_such_model"],
+        ["--model=alignpixelrnn_mnist_captions"])
+    assert_one_line_error(empty, "holds no version")
+    assert_one_line_error(both, "export_dir", "model")
+    assert_one_line_error(unknown, "no_such_model")
     # The pixel models have no serving signatures yet: --model says so and serves nothing.
-    result = run("t2i_tf.serve", "--model=alignpixelrnn_mnist_captions")
-    assert_one_line_error(result, "alignpixelrnn_mnist_captions", "not yet for align_pixel_rnn")
+    assert_one_line_error(pixel, "alignpixelrnn_mnist_captions", "not yet for align_pixel_rnn")
 
 
 # The codec alone, without a server.
