@@ -120,7 +120,7 @@ def _load(captioned, data_name, need_train):
 
     The training set (for retrieval's mean caption and for `nearest`) is read only if needed.
     """
-    from t2i_tf import checkpoint
+    from t2i_tf.training import checkpoint
     from t2i_tf.data import captioned_mnist, datasets
 
     limit = FLAGS.max_images or None
@@ -140,7 +140,8 @@ def _load(captioned, data_name, need_train):
 def _load_pixel(model, data_name, need_train):
     """_load for a pixel model: images as its integer pixel values; the training set (for
     retrieval's mean caption and `nearest`) with its images in [0, 1]."""
-    from t2i_tf import checkpoint, sampling
+    from t2i_tf.training import checkpoint
+    from t2i_tf.sampling import samplers
     from t2i_tf.data import pixel_data
 
     limit = FLAGS.max_images or None
@@ -152,14 +153,15 @@ def _load_pixel(model, data_name, need_train):
     if need_train:
         train = pixel_data.load_captioned_mnist("train", FLAGS.data_dir, 10000, size=size,
                                                 binary=binary)
-        train = {**train, "images": sampling.unit_images(train["images"], model.levels)}
+        train = {**train, "images": samplers.unit_images(train["images"], model.levels)}
     return data, data["images"], train, checkpoint.load_vocabulary(FLAGS.model)
 
 
 def _load_coco(model, data_name, need_train):
     """_load for a COCO model: one example per image (its first caption), images as the
     model reads them; the training set's images in [0, 1]."""
-    from t2i_tf import checkpoint, sampling
+    from t2i_tf.training import checkpoint
+    from t2i_tf.sampling import samplers
     from t2i_tf.data import coco_data
 
     if FLAGS.split == "generalization":
@@ -174,13 +176,13 @@ def _load_coco(model, data_name, need_train):
     data = examples(FLAGS.split, FLAGS.max_images or None)
     train = examples("train") if need_train else None
     if train is not None and hasattr(model, "next_pixel"):
-        train["images"] = sampling.unit_images(train["images"], model.levels)
+        train["images"] = samplers.unit_images(train["images"], model.levels)
     return data, data["images"], train, vocabulary
 
 
 def _data_for(model):
     """The data sets a model can be scored on, the default first."""
-    from t2i_tf import checkpoint
+    from t2i_tf.training import checkpoint
 
     if checkpoint.load_text(FLAGS.model).tokenizer == "treebank":
         return COCO_DATA[1:] if hasattr(model, "next_pixel") else COCO_DATA[:1]
@@ -196,7 +198,9 @@ def main(argv):
     import keras
     import numpy as np
 
-    from t2i_tf import checkpoint, sampling, visualize
+    from t2i_tf import visualize
+    from t2i_tf.training import checkpoint
+    from t2i_tf.sampling import samplers
     from t2i_tf.data import captioned_mnist
     from t2i_tf.metrics import (attention_report, caption_accuracy, likelihood, nearest,
                                 retrieval, ssim)
@@ -233,7 +237,7 @@ def main(argv):
     else:
         data, images, train, vocabulary = _load(captioned, data_name, need_train)
     if pixel:
-        images = sampling.unit_images(images, model.levels)  # in [0, 1], for the pictures
+        images = samplers.unit_images(images, model.levels)  # in [0, 1], for the pictures
     bs, seed, temperature = FLAGS.batch_size, FLAGS.seed, FLAGS.temperature
     if pixel and temperature == 0:
         raise cli.UsageError("--temperature=0: a pixel model's softmax temperature must be "
@@ -367,15 +371,15 @@ def main(argv):
         def run_nearest():
             n = min(8, len(images))
             if pixel:
-                out = sampling.PixelCaptionSampler(model, "sample", temperature=temperature)(
+                out = samplers.PixelCaptionSampler(model, "sample", temperature=temperature)(
                     data["ids"][:n], data["mask"][:n], seed=seed)
-                samples = sampling.unit_images(out["images"], model.levels)
+                samples = samplers.unit_images(out["images"], model.levels)
             elif captioned:
-                out = sampling.CaptionSampler(model, temperature)(data["ids"][:n],
+                out = samplers.CaptionSampler(model, temperature)(data["ids"][:n],
                                                                   data["mask"][:n], seed=seed)
                 samples = out["canvases"][-1]
             else:
-                samples = sampling.PriorSampler(model, temperature)(16, seed=seed)["canvases"][-1]
+                samples = samplers.PriorSampler(model, temperature)(16, seed=seed)["canvases"][-1]
             idx, dist = nearest.nearest_training(samples, train["images"])
             return samples, idx, dist
         samples, idx, dist = timed("nearest", run_nearest)

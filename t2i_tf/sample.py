@@ -23,7 +23,7 @@ caption models add attention.png (words x steps, alignDRAW Fig. 6) and attention
 by weight).
 
 Pixel models draw every caption in one compiled loop over the pixels
-(t2i_tf.sampling.PixelCaptionSampler): --method=sample (the default: ancestral sampling at
+(t2i_tf.sampling.samplers.PixelCaptionSampler): --method=sample (the default: ancestral sampling at
 --temperature, --num_samples images per caption), greedy, or beam (--beam=N, which implies
 it: beam search of width N). Greedy and beam search are deterministic, so they draw one
 image per caption. They write samples.png (one row per caption, the caption on the left;
@@ -101,7 +101,7 @@ def _pick_backend(model_name):
     imported yet and JAX is installed (see the comment at the top)."""
     if _USER_BACKEND or "keras" in sys.modules or importlib.util.find_spec("jax") is None:
         return
-    from t2i_tf import checkpoint  # json and numpy only until a model is loaded
+    from t2i_tf.training import checkpoint  # json and numpy only until a model is loaded
 
     try:
         name, _ = checkpoint.read_config(checkpoint.resolve(model_name))
@@ -224,13 +224,14 @@ def _draw_captions(model, model_name, out):
     """Caption branch of main; returns the written paths."""
     import numpy as np
 
-    from t2i_tf import sampling, visualize
+    from t2i_tf import visualize
+    from t2i_tf.sampling import samplers
 
     kept, ids, mask = _read_captions(model_name)
     n = FLAGS.num_samples
     _check_total(len(kept) * n)
     ids, mask = np.repeat(ids, n, 0), np.repeat(mask, n, 0)
-    sampler = sampling.CaptionSampler(model, _draw_temperature())
+    sampler = samplers.CaptionSampler(model, _draw_temperature())
     shown = [c * n + k for c in range(len(kept)) for k in range(min(n, SHOWN))]
     final, canvases, whole = _draw_chunked(
         lambda start, stop, seed: sampler(ids[start:stop], mask[start:stop], seed=seed),
@@ -272,7 +273,7 @@ def _check_total(images):
 def _read_captions(model_name):
     """(kept [(label, caption, tokens)], ids, mask) of --caption and --captions_file; bad
     captions are reported on stderr, and none at all ends the binary."""
-    from t2i_tf import checkpoint
+    from t2i_tf.training import checkpoint
     from t2i_tf.data import caption_input
 
     labelled = [(f"--caption {i + 1}", c) for i, c in enumerate(FLAGS.caption)]
@@ -299,17 +300,18 @@ def _draw_pixel_captions(model, model_name, out):
     """Pixel-model branch of main: samples.png and scores.txt; returns the written paths."""
     import numpy as np
 
-    from t2i_tf import sampling, visualize
+    from t2i_tf import visualize
+    from t2i_tf.sampling import samplers
 
     method, width = _pixel_method()
     _warn_unused_flags(method)
     kept, ids, mask = _read_captions(model_name)
     n = FLAGS.num_samples if method == "sample" else 1  # greedy and beam are deterministic
     _check_total(len(kept) * n)
-    sampler = sampling.PixelCaptionSampler(model, method, beam_width=width,
+    sampler = samplers.PixelCaptionSampler(model, method, beam_width=width,
                                            temperature=_pixel_temperature())
     result = sampler(np.repeat(ids, n, 0), np.repeat(mask, n, 0), seed=FLAGS.seed)
-    images = sampling.unit_images(result["images"], model.levels)  # (captions n, H, W)
+    images = samplers.unit_images(result["images"], model.levels)  # (captions n, H, W)
     scale = _picture_scale(len(images), n, images.shape[1])
     picture = visualize.grid(images, n, scale=scale)
     picture = visualize.label_rows(picture, [caption for _, caption, _ in kept],
@@ -349,7 +351,8 @@ def main(argv):
     # Keras's NumPy sigmoid is 1 / (1 + exp(-x)): exp overflows to inf where a canvas is far
     # below 0 and the result, 0, is right; the RuntimeWarning it prints is noise to a user.
     np.seterr(over="ignore")
-    from t2i_tf import checkpoint, sampling
+    from t2i_tf.training import checkpoint
+    from t2i_tf.sampling import samplers
 
     model = checkpoint.load_model(model_name)
     pixel = hasattr(model, "next_pixel")
@@ -367,7 +370,7 @@ def main(argv):
     elif not hasattr(model, "encode_caption"):
         if has_captions:
             raise cli.UsageError(f"{model_name} is not a caption model; drop the captions")
-        sampler = sampling.PriorSampler(model, _draw_temperature())
+        sampler = samplers.PriorSampler(model, _draw_temperature())
         shown = list(range(min(FLAGS.num_samples, 4 * SHOWN)))
         final, canvases, whole = _draw_chunked(
             lambda start, stop, seed: sampler(stop - start, seed=seed), FLAGS.num_samples,

@@ -85,7 +85,7 @@ flags.DEFINE_float("checkpoint_minutes", 10.0, "Also checkpoint (and validate) a
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, noise and batch order.")
 flags.DEFINE_enum("strategy", "none", ["none", "mirrored", "multi_worker", "data_parallel"],
                   "Distribution over devices: mirrored and multi_worker (TF_CONFIG) on the "
-                  "TensorFlow backend, data_parallel on JAX (t2i_tf/distribute.py).")
+                  "TensorFlow backend, data_parallel on JAX (t2i_tf/training/distribute.py).")
 flags.DEFINE_bool("jit_compile", True, "TensorFlow backend: compile the training step with "
                   "XLA. On one CPU core --nojit_compile measured 1.4-1.6x faster; on two, "
                   "faster for DRAW and slower for alignDRAW (docs/RESULTS.md, Speed). JAX "
@@ -143,7 +143,7 @@ def main(argv):
         raise cli.UsageError("--strategy=multi_worker trains --model=draw only: Keras 3.15's fit "
                              "cannot average the caption models' dict inputs across workers "
                              "(keras-team/keras#20585); use --strategy=mirrored on one machine")
-    from t2i_tf import checkpoint
+    from t2i_tf.training import checkpoint
 
     note, init_weights = checkpoint.prepare_workdir(FLAGS.workdir, FLAGS.init_from,
                                                     FLAGS.overwrite)
@@ -151,7 +151,7 @@ def main(argv):
         print(note)
     import keras
 
-    from t2i_tf import distribute, training
+    from t2i_tf.training import distribute, loop
     from t2i_tf.data import datasets
     from t2i_tf.models import registry
 
@@ -172,11 +172,11 @@ def main(argv):
               f"{keras.backend.backend()}, strategy {FLAGS.strategy} over "
               f"{distribution.num_replicas} replica(s)"
               + ("" if distribution.jit_compile else ", no XLA"))
-        optimizer = training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
+        optimizer = loop.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
                                             FLAGS.clipnorm, FLAGS.late_learning_rate,
                                             FLAGS.learning_rate_drop_step)
         budget = None if FLAGS.max_wall_minutes is None else 60.0 * FLAGS.max_wall_minutes
-        training.train(model, data, FLAGS.workdir, optimizer, batch_size=FLAGS.batch_size,
+        loop.train(model, data, FLAGS.workdir, optimizer, batch_size=FLAGS.batch_size,
                        train_steps=FLAGS.train_steps, steps_per_epoch=FLAGS.steps_per_epoch,
                        valid_images=FLAGS.valid_images, max_wall_seconds=budget,
                        seed=FLAGS.seed, distribution=distribution,

@@ -16,7 +16,7 @@ import pytest
 from keras import ops
 
 from pixel_testing import jacobian_rows, log_softmax, numpy
-from t2i_tf import checkpoint
+from t2i_tf.training import checkpoint
 from t2i_tf.layers import alignment, gated_pixel_cnn
 from t2i_tf.models.align_pixel_cnn import AlignPixelCNN
 

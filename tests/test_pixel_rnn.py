@@ -16,7 +16,8 @@ import pytest
 from keras import ops
 
 from pixel_testing import gradient, jacobian_rows, log_softmax, numpy
-from t2i_tf import checkpoint, sampling
+from t2i_tf.training import checkpoint
+from t2i_tf.sampling import samplers
 from t2i_tf.layers import pixel_rnn_cell
 from t2i_tf.models.align_pixel_rnn import AlignPixelRNN
 
@@ -261,10 +262,10 @@ def test_compiled_sampler_matches_eager(model):
     x = batch(5)
     eager = {k: numpy(v) for k, v in
              model.generate(x["ids"], x["mask"], method="beam", beam_width=2).items()}
-    compiled = sampling.PixelCaptionSampler(model, "beam", beam_width=2)(x["ids"], x["mask"])
+    compiled = samplers.PixelCaptionSampler(model, "beam", beam_width=2)(x["ids"], x["mask"])
     np.testing.assert_array_equal(compiled["images"], eager["images"])
     np.testing.assert_allclose(compiled["log_prob"], eager["log_prob"], rtol=1e-5)
-    sampler = sampling.PixelCaptionSampler(model, "sample", temperature=0.8)
+    sampler = samplers.PixelCaptionSampler(model, "sample", temperature=0.8)
     first, again = sampler(x["ids"], x["mask"], seed=3), sampler(x["ids"], x["mask"], seed=3)
     np.testing.assert_array_equal(first["images"], again["images"])
     noise = np.random.default_rng(3).random((N, 3), dtype=np.float32)

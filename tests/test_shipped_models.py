@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from t2i_tf.data import captioned_mnist
-from t2i_tf import pixel_sampling as step_samplers
-from t2i_tf import checkpoint
+from t2i_tf.sampling import step_samplers
+from t2i_tf.training import checkpoint
 
 SHIPPED = ("draw_mnist", "draw_mnist_noattn", "aligndraw_mnist_captions",
            "noaligndraw_mnist_captions", "alignpixelrnn_mnist_captions",

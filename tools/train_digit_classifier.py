@@ -29,7 +29,7 @@ def main(argv):
     import keras
     import numpy as np
 
-    from t2i_tf import checkpoint
+    from t2i_tf.training import checkpoint
     from t2i_tf.data.mnist import load_mnist
     from t2i_tf.metrics import caption_accuracy as ca
 

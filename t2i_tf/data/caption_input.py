@@ -39,7 +39,7 @@ def read_captions_file(path):
 def caption_problem(caption, tokens, vocabulary=None, max_chars=MAX_CHARS,
                     max_words=MAX_WORDS):
     """Why a caption cannot be drawn, or None if it can: the one rule that `sample` and the
-    REST server (t2i_tf/rest_server.py) apply.
+    REST server (t2i_tf/serving/rest_server.py) apply.
 
     Args:
       caption: the caption text (str).

@@ -1,6 +1,6 @@
 """What the caption-conditioned pixel models share (AlignPixelRNN, AlignPixelCNN): the exact
 negative log-likelihood, training with Keras fit, and generation through the samplers of
-t2i_tf.pixel_sampling.
+t2i_tf.sampling.step_samplers.
 
 Pixels are read in raster order (row by row, top to bottom), so an image (batch, H, W) of
 integer values in [0, V) is the sequence x_1 .. x_N, N = H W, and (alignPixelRNN eq. 5)
@@ -16,7 +16,7 @@ A subclass provides
     with which each pixel was drawn (the attention report, t2i_tf/metrics/attention_report.py);
   generation_state(ids, mask) -> the state before pixel 1, a nest of (batch, ...) tensors;
   next_pixel(state, token (batch,), position) -> (logits (batch, V), new_state), the
-    step_fn of t2i_tf.pixel_sampling, fed the start token V at position 0.
+    step_fn of t2i_tf.sampling.step_samplers, fed the start token V at position 0.
 """
 
 import math
@@ -24,7 +24,8 @@ import math
 import keras
 from keras import ops
 
-from t2i_tf import distribute, pixel_sampling
+from t2i_tf.training import distribute
+from t2i_tf.sampling import step_samplers
 
 METHODS = ("greedy", "sample", "beam")
 
@@ -107,13 +108,13 @@ class AutoregressiveModel(keras.Model):
         state = self.generation_state(ids, mask)
         length, start = self.num_pixels, self.start_token
         if method == "greedy":
-            tokens, score = pixel_sampling.greedy(self.next_pixel, state, length, start)
+            tokens, score = step_samplers.greedy(self.next_pixel, state, length, start)
         elif method == "sample":
             seed = self.seed_generator if seed is None else seed
-            tokens, score = pixel_sampling.ancestral(self.next_pixel, state, length, start,
+            tokens, score = step_samplers.ancestral(self.next_pixel, state, length, start,
                                                      seed, temperature, noise)
         else:
-            tokens, score = pixel_sampling.beam_search(self.next_pixel, state, length, start,
+            tokens, score = step_samplers.beam_search(self.next_pixel, state, length, start,
                                                        beam_width)
         return {"images": ops.reshape(tokens, (-1, *self.image_shape)), "log_prob": score}
 

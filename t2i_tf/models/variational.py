@@ -1,12 +1,12 @@
 """What the DRAW-family models share for training with Keras fit: call() returns the
 per-image terms of the negative variational bound, the loss is the mean total, and the
 reconstruction and KL terms are reported beside it. Under tf.distribute each replica
-draws its slice of the global batch's noise and scales its loss (t2i_tf.distribute)."""
+draws its slice of the global batch's noise and scales its loss (t2i_tf.training.distribute)."""
 
 import keras
 from keras import ops
 
-from t2i_tf import distribute
+from t2i_tf.training import distribute
 
 
 class VariationalModel(keras.Model):

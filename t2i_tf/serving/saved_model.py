@@ -135,7 +135,7 @@ class _Generator(tf.Module):
     rows are then padded up to a power of two and the words up to a power of two of at
     least MIN_LENGTH (padding is masked, padded rows are dropped), so a server sees a
     handful of shapes (row_buckets x length_buckets), not one per batch size and caption
-    length, and can compile them all before it serves (t2i_tf.rest_server.warm_up).
+    length, and can compile them all before it serves (t2i_tf.serving.rest_server.warm_up).
     """
 
     MIN_LENGTH = 8
@@ -232,7 +232,7 @@ def _assert_positive_samples(num_samples):
 
 
 def _scale_noise(eps, temperature):
-    """eps * temperature: z_t = mu_t + temperature sigma_t eps_t (t2i_tf.sampling's
+    """eps * temperature: z_t = mu_t + temperature sigma_t eps_t (t2i_tf.sampling.samplers'
     temperature); refuses a negative or non-finite temperature."""
     ok = tf.math.logical_and(tf.math.is_finite(temperature), temperature >= 0.0)
     check = tf.debugging.Assert(ok, ["temperature must be a finite number >= 0"])
