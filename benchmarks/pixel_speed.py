@@ -72,9 +72,9 @@ def main(argv):
     import numpy as np
 
     from t2i_tf import jit
-    from t2i_tf.sampling import samplers
     from t2i_tf.data import captioned_mnist
     from t2i_tf.models import registry
+    from t2i_tf.sampling import samplers
 
     keras.utils.set_random_seed(0)
     vocab, length = captioned_mnist.VOCABULARY, captioned_mnist.CAPTION_LENGTH

@@ -79,7 +79,7 @@ def model_and_batch():
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    pixel = FLAGS.model in train.PIXEL_MODELS
+    pixel = registry.spec(FLAGS.model).pixel
     if pixel or FLAGS.model == "align_draw":
         vocab = captioned_mnist.VOCABULARY
         ids = rng.integers(2, len(vocab), (FLAGS.batch_size, captioned_mnist.CAPTION_LENGTH))
@@ -102,13 +102,14 @@ def _run(distribution):
     import keras
     import numpy as np
 
+    from t2i_tf.layers import scan
+    from t2i_tf.models import registry
     from t2i_tf.sampling import samplers
     from t2i_tf.training import loop
-    from t2i_tf.layers import scan
 
     scan.UNROLL = FLAGS.scan_unroll
 
-    pixel = FLAGS.model in train.PIXEL_MODELS
+    pixel = registry.spec(FLAGS.model).pixel
     captioned = pixel or FLAGS.model == "align_draw"
     model, batch = model_and_batch()
     if FLAGS.flops_only:

@@ -39,8 +39,8 @@ def main(argv):
     import keras
     import tensorflow as tf
 
-    from t2i_tf.training import loop
     from t2i_tf.data import tf_data
+    from t2i_tf.training import loop
 
     if keras.backend.backend() != "tensorflow":
         raise app.UsageError("tf_fit_idle.py measures the TensorFlow backend: "

@@ -16,9 +16,9 @@ import sys
 import numpy as np
 import pytest
 
-from t2i_tf.training import checkpoint
 from t2i_tf.models.align_draw import AlignDraw
 from t2i_tf.models.draw import Draw
+from t2i_tf.training import checkpoint
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("tensorflow", "jax", "numpy")

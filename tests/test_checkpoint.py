@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from keras import ops
 
+from t2i_tf.models.draw import Draw
 from t2i_tf.training import checkpoint
 from t2i_tf.training.checkpoint import CheckpointError
-from t2i_tf.models.draw import Draw
 
 CONFIG = dict(image_shape=(12, 10), steps=3, enc_units=16, dec_units=16, z_dim=4, read_n=2,
               write_n=3, attention=True, seed=0)

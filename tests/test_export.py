@@ -95,8 +95,8 @@ def align_signatures(align_export):
 
 
 def test_draw_export_matches_in_process(draw_export, tmp_path):
-    from t2i_tf.training import checkpoint
     from t2i_tf.serving import saved_model
+    from t2i_tf.training import checkpoint
 
     version_dir = os.path.join(draw_export, "1")
     text = saved_model_cli("show", "--all", "--dir", version_dir)
@@ -288,8 +288,8 @@ def test_draw_export_drawing_and_model_info(draw_export):
 
     import tensorflow as tf
 
-    from t2i_tf.training import checkpoint
     from t2i_tf.serving import saved_model
+    from t2i_tf.training import checkpoint
 
     version_dir = os.path.join(draw_export, "1")
     signatures = tf.saved_model.load(version_dir).signatures

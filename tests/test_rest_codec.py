@@ -8,8 +8,8 @@ import json
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from t2i_tf.serving import rest_codec, rest_server
 from t2i_tf.data.captioned_mnist import VOCABULARY
+from t2i_tf.serving import rest_codec, rest_server
 
 INFO = rest_codec.TensorInfo
 SCALARS = {"num_samples": INFO("num_samples", np.int32, ()), "seed": INFO("seed", np.int32, ())}

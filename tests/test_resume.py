@@ -96,9 +96,9 @@ class _Interrupt(keras.callbacks.Callback):
 
 
 def _train_in_process(folder, callbacks=()):
-    from t2i_tf.training import loop
     from t2i_tf.data import datasets
     from t2i_tf.models import registry
+    from t2i_tf.training import loop
 
     keras.utils.set_random_seed(0)
     data = datasets.make_data("binarized_mnist", None, 0)

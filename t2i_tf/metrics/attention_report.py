@@ -18,8 +18,8 @@ import keras
 import numpy as np
 
 from t2i_tf import jit
-from t2i_tf.sampling import samplers
 from t2i_tf.metrics import likelihood
+from t2i_tf.sampling import samplers
 
 
 def sample_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0, temperature=1.0):

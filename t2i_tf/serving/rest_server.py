@@ -36,8 +36,8 @@ import time
 import numpy as np
 from aiohttp import web
 
-from t2i_tf.serving import rest_codec
 from t2i_tf.data import caption_input
+from t2i_tf.serving import rest_codec
 
 SERVING_DEFAULT = "serving_default"
 _PATH = re.compile(r"([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?(/metadata|:[a-z]+)?")
