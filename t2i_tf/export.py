@@ -25,7 +25,7 @@ from absl import flags  # noqa: E402
 from t2i_tf import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "A model folder, or the name of one under models/.")
+cli.define_model_flag()
 flags.DEFINE_string("export_dir", None, "Base folder; the SavedModel goes to DIR/VERSION.")
 flags.DEFINE_integer("version", 1, "Version number (TF Serving serves the highest).")
 flags.DEFINE_bool("jit_compile", True, "Run the model under XLA (several times faster on "
@@ -45,8 +45,8 @@ def main(argv):
 
     if keras.backend.backend() != "tensorflow":
         raise cli.UsageError(f"keras runs on {keras.backend.backend()}, not tensorflow")
-    from t2i_tf.training import checkpoint
     from t2i_tf.serving import saved_model
+    from t2i_tf.training import checkpoint
 
     target = os.path.join(FLAGS.export_dir, str(FLAGS.version))
     if os.path.exists(target):

@@ -20,22 +20,17 @@ command with the same --workdir on a shared file system, the chief writes), or
 from absl import flags
 
 from t2i_tf import cli
+from t2i_tf.data import catalog
+from t2i_tf.models import registry
 
 FLAGS = flags.FLAGS
-PIXEL_MODELS = ("align_pixel_rnn", "align_pixel_cnn")
-PIXEL_DATA = ("captioned_mnist_32", "captioned_mnist_32_binary", "coco_32")
-# The data each model trains on.
-MODEL_DATA = {"draw": ("binarized_mnist", "mnist"),
-              "align_draw": ("captioned_mnist", "coco_32_rgb"),
-              **{m: PIXEL_DATA for m in PIXEL_MODELS}}
-flags.DEFINE_enum("model", "draw", list(MODEL_DATA), "Model in t2i_tf.models.registry.")
-flags.DEFINE_enum("data", "binarized_mnist",
-                  ["binarized_mnist", "mnist", "captioned_mnist", "coco_32_rgb", *PIXEL_DATA],
+flags.DEFINE_enum("model", "draw", list(registry.MODELS), "Model in t2i_tf.models.registry.")
+flags.DEFINE_enum("data", "binarized_mnist", list(catalog.DATA),
                   "Data set; captioned_mnist and coco_32_rgb go with align_draw, "
                   "captioned_mnist_32 (8-bit, 256 levels), captioned_mnist_32_binary (2 "
                   "levels) and coco_32 (8-bit grayscale COCO) with the pixel models.")
-flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or ../shared/data. "
-                    "For COCO: the COCO folder (annotations/, train2014/ ...) or its parent.")
+cli.define_data_dir_flag("For COCO: the COCO folder (annotations/, train2014/ ...) or its "
+                         "parent.")
 # COCO's captions.
 flags.DEFINE_integer("min_word_count", 5, "COCO: words seen fewer times in the training "
                      "captions become <unk>.")
@@ -103,34 +98,15 @@ flags.register_validator("kernel_size", lambda v: v > 0 and v % 2 == 1,
 
 def check_model_data(model, data):
     """Raises cli.UsageError (one line) if `model` does not train on `data`."""
-    if data not in MODEL_DATA[model]:
-        allowed = " or ".join(f"--data={d}" for d in MODEL_DATA[model])
+    trains_on = registry.spec(model).data
+    if data not in trains_on:
+        allowed = " or ".join(f"--data={d}" for d in trains_on)
         raise cli.UsageError(f"--model={model} trains on {allowed}, not --data={data}")
 
 
 def model_config(image_shape, vocab_size=None, levels=256):
     """The model's constructor arguments, from the flags (levels: the pixel models' V)."""
-    if FLAGS.model in PIXEL_MODELS:
-        config = dict(image_shape=tuple(image_shape), levels=levels, vocab_size=vocab_size,
-                      embed_dim=FLAGS.embed_dim, lang_units=FLAGS.lang_units,
-                      pixel_embed_dim=FLAGS.pixel_embed_dim, seed=FLAGS.seed)
-        if FLAGS.model == "align_pixel_rnn":
-            config.update(units=FLAGS.dec_units)
-            if FLAGS.state_grad_clip:
-                config.update(state_grad_clip=FLAGS.state_grad_clip)
-        else:
-            config.update(filters=FLAGS.filters, num_layers=FLAGS.num_layers,
-                          kernel_size=FLAGS.kernel_size)
-        return config
-    config = dict(image_shape=tuple(image_shape), steps=FLAGS.glimpses,
-                  enc_units=FLAGS.enc_units, dec_units=FLAGS.dec_units, z_dim=FLAGS.z_dim,
-                  read_n=FLAGS.read_n, write_n=FLAGS.write_n, attention=FLAGS.attention,
-                  seed=FLAGS.seed)
-    if FLAGS.model == "align_draw":
-        config.update(vocab_size=vocab_size, embed_dim=FLAGS.embed_dim,
-                      lang_units=FLAGS.lang_units, align_units=FLAGS.align_units,
-                      init_stddev=FLAGS.init_stddev or None)
-    return config
+    return registry.spec(FLAGS.model).config_from_flags(FLAGS, image_shape, vocab_size, levels)
 
 
 def main(argv):
@@ -151,9 +127,8 @@ def main(argv):
         print(note)
     import keras
 
-    from t2i_tf.training import distribute, loop
     from t2i_tf.data import datasets
-    from t2i_tf.models import registry
+    from t2i_tf.training import distribute, loop
 
     try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs an op
         distribution = distribute.make(FLAGS.strategy, FLAGS.jit_compile)
@@ -162,7 +137,7 @@ def main(argv):
         raise cli.UsageError(str(e)) from None
     keras.utils.set_random_seed(FLAGS.seed)
     coco = (dict(min_word_count=FLAGS.min_word_count, keep_colour_words=FLAGS.keep_colour_words,
-                 valid_examples=FLAGS.valid_images) if FLAGS.data in datasets.COCO_DATA else {})
+                 valid_examples=FLAGS.valid_images) if catalog.DATA[FLAGS.data].coco else {})
     data = datasets.make_data(FLAGS.data, FLAGS.data_dir, FLAGS.seed, **coco)
     vocab_size = len(data.vocabulary) if data.captioned else None
     levels = getattr(data, "levels", None)  # the pixel data's V

@@ -62,6 +62,7 @@ import numpy as np
 import tensorflow as tf
 
 from t2i_tf.data.vocabulary import PAD_ID, UNK_ID
+from t2i_tf.models import registry
 
 SERVING_DEFAULT = "serving_default"
 FROM_IDS = "from_ids"
@@ -116,7 +117,7 @@ def tracked_variables(model):
 
 
 def is_caption_model(model):
-    return hasattr(model, "encode_caption")
+    return registry.spec_of(model).captioned
 
 
 def next_power_of_two(n):
@@ -355,10 +356,9 @@ def serving_module(model, vocabulary=None, jit_compile=True):
       ValueError: a model outside the DRAW family (the pixel models have no signatures
         here yet), or a caption model without its vocabulary.
     """
-    if not (hasattr(model, "z_dim") and hasattr(model, "steps")):
-        name = getattr(model, "registry_name", type(model).__name__)
+    if registry.spec_of(model).family != registry.VARIATIONAL:
         raise ValueError(f"export has serving signatures for draw and align_draw models, "
-                         f"not yet for {name}")
+                         f"not yet for {model.registry_name}")
     if not is_caption_model(model):
         return PriorServingModule(model, jit_compile)
     if vocabulary is None:

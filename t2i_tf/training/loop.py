@@ -24,8 +24,9 @@ import keras
 import numpy as np
 
 from t2i_tf import errors, jit, visualize
-from t2i_tf.training import checkpoint, distribute, summaries
+from t2i_tf.models import registry
 from t2i_tf.sampling import samplers
+from t2i_tf.training import checkpoint, distribute, summaries
 
 METRICS = checkpoint.METRICS
 
@@ -180,9 +181,9 @@ def make_optimizer(name, learning_rate, clipnorm, late_learning_rate=None, drop_
 
 
 def _make_sampler(model, data):
-    """The preview's sampler: ancestral sampling for the pixel models (which have
-    next_pixel), the prior for DRAW, the prior given captions for alignDRAW."""
-    if hasattr(model, "next_pixel"):
+    """The preview's sampler: ancestral sampling for the pixel models, the prior for DRAW,
+    the prior given captions for alignDRAW."""
+    if registry.spec_of(model).pixel:
         return samplers.PixelCaptionSampler(model, "sample")
     return (samplers.CaptionSampler if data.captioned else samplers.PriorSampler)(model)
 
@@ -286,8 +287,8 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
                 for s in (signal.SIGINT, signal.SIGTERM)}
     writer = summaries.open_writer(os.path.join(workdir, "logs")) if chief else None
     sampler = _make_sampler(model, data) if chief else None
-    tracer = (jit.compile_method(model, model.trace) if chief and hasattr(model, "trace")
-              else None)
+    variational = registry.spec_of(model).family == registry.VARIATIONAL  # they trace
+    tracer = jit.compile_method(model, model.trace) if chief and variational else None
     record = _resume_records(workdir, step) if resumed else {}
     if not resumed and chief and os.path.exists(os.path.join(workdir, METRICS)):
         os.remove(os.path.join(workdir, METRICS))  # an earlier run's records, not this one's
