@@ -33,6 +33,8 @@ def read_captions_file(path):
             continue
         if text.strip():
             captions.append((label, text))
+    if not captions and not problems:
+        problems.append(f"captions file {path} holds no caption (no line has text)")
     return captions, problems
 
 
