@@ -5,7 +5,7 @@ random weights (speed does not depend on them), one backend per run:
 
 Times, each the median of `--repeats` calls after a first call reported apart (it traces and
 compiles):
-  beam:   one caption, beam search of width `--beam` (t2i_tf.sampling.PixelCaptionSampler);
+  beam:   one caption, beam search of width `--beam` (t2i_tf.sampling.samplers.PixelCaptionSampler);
   greedy: one caption, greedy, the same compiled loop with one row;
   sample: `--sample_batch` captions, ancestral sampling at temperature 1;
   naive:  the loop that issue 5 and STYLE.md say not to write, a Python loop calling the
@@ -71,9 +71,10 @@ def main(argv):
     import keras
     import numpy as np
 
-    from t2i_tf import jit, sampling
+    from t2i_tf import jit
     from t2i_tf.data import captioned_mnist
     from t2i_tf.models import registry
+    from t2i_tf.sampling import samplers
 
     keras.utils.set_random_seed(0)
     vocab, length = captioned_mnist.VOCABULARY, captioned_mnist.CAPTION_LENGTH
@@ -98,14 +99,14 @@ def main(argv):
         result[f"{name}_cpu_s_median"] = round(statistics.median(cpus), 3)
 
     if "beam" in FLAGS.parts:
-        beam = sampling.PixelCaptionSampler(model, "beam", beam_width=FLAGS.beam)
+        beam = samplers.PixelCaptionSampler(model, "beam", beam_width=FLAGS.beam)
         result["beam_width"] = FLAGS.beam
         record("beam", lambda seed: beam(ids[:1], mask[:1]))
     if "greedy" in FLAGS.parts:
-        greedy = sampling.PixelCaptionSampler(model, "greedy")
+        greedy = samplers.PixelCaptionSampler(model, "greedy")
         record("greedy", lambda seed: greedy(ids[:1], mask[:1]))
     if "sample" in FLAGS.parts:
-        sample = sampling.PixelCaptionSampler(model, "sample")
+        sample = samplers.PixelCaptionSampler(model, "sample")
         result["sample_batch"] = FLAGS.sample_batch
         record("sample", lambda seed: sample(ids, mask, seed=seed))
     if "naive" in FLAGS.parts:

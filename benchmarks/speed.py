@@ -79,7 +79,7 @@ def model_and_batch():
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    pixel = FLAGS.model in train.PIXEL_MODELS
+    pixel = registry.spec(FLAGS.model).pixel
     if pixel or FLAGS.model == "align_draw":
         vocab = captioned_mnist.VOCABULARY
         ids = rng.integers(2, len(vocab), (FLAGS.batch_size, captioned_mnist.CAPTION_LENGTH))
@@ -102,18 +102,20 @@ def _run(distribution):
     import keras
     import numpy as np
 
-    from t2i_tf import sampling, training
     from t2i_tf.layers import scan
+    from t2i_tf.models import registry
+    from t2i_tf.sampling import samplers
+    from t2i_tf.training import loop
 
     scan.UNROLL = FLAGS.scan_unroll
 
-    pixel = FLAGS.model in train.PIXEL_MODELS
+    pixel = registry.spec(FLAGS.model).pixel
     captioned = pixel or FLAGS.model == "align_draw"
     model, batch = model_and_batch()
     if FLAGS.flops_only:
         print(json.dumps(flops_per_image(model, batch)))
         return
-    model.compile(optimizer=training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
+    model.compile(optimizer=loop.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
                                                     FLAGS.clipnorm),
                   jit_compile=distribution.jit_compile)
 
@@ -121,7 +123,7 @@ def _run(distribution):
         while True:
             yield (batch,)
 
-    # fit() reads what training's fit() reads (t2i_tf.distribute.Distribution.batches).
+    # fit() reads what training's fit() reads (t2i_tf.training.distribute.Distribution.batches).
     start = time.perf_counter()
     model.fit(distribution.batches(stream), steps_per_epoch=2, epochs=1, verbose=0)
     compile_s = time.perf_counter() - start
@@ -134,13 +136,13 @@ def _run(distribution):
         cpu_per_step.append((time.process_time() - cpu) / FLAGS.timed_steps)
 
     if captioned:
-        sampler = (sampling.PixelCaptionSampler(model, "sample") if pixel
-                   else sampling.CaptionSampler(model))
+        sampler = (samplers.PixelCaptionSampler(model, "sample") if pixel
+                   else samplers.CaptionSampler(model))
         n = FLAGS.sample_batch
         ids = np.resize(batch["ids"], (n, batch["ids"].shape[1]))
         draw = lambda seed: sampler(ids, np.ones(ids.shape, bool), seed=seed)
     else:
-        sampler = sampling.PriorSampler(model)
+        sampler = samplers.PriorSampler(model)
         draw = lambda seed: sampler(FLAGS.sample_batch, seed=seed)
     latencies = []
     if FLAGS.sample_batch:
@@ -189,7 +191,7 @@ def _run(distribution):
 
 def main(argv):
     del argv
-    from t2i_tf import distribute
+    from t2i_tf.training import distribute
 
     distribution = distribute.make(FLAGS.strategy, FLAGS.jit_compile)
     with distribution.scope():

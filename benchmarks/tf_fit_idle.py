@@ -39,14 +39,14 @@ def main(argv):
     import keras
     import tensorflow as tf
 
-    from t2i_tf import training
     from t2i_tf.data import tf_data
+    from t2i_tf.training import loop
 
     if keras.backend.backend() != "tensorflow":
         raise app.UsageError("tf_fit_idle.py measures the TensorFlow backend: "
                              "set KERAS_BACKEND=tensorflow")
     model, batch = speed.model_and_batch()
-    model.compile(optimizer=training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
+    model.compile(optimizer=loop.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
                                                     FLAGS.clipnorm),
                   jit_compile=FLAGS.jit_compile)
     data = tf.data.Dataset.from_tensors((batch,)).repeat()

@@ -18,6 +18,24 @@ if not any(re.match(r"--?(v|verbosity)(=|$)", a) for a in sys.argv[1:]):
     quiet_start.install()
 
 
+# The flags that several binaries share, defined here once. Each binary calls these at import;
+# the flags belong to it (its --help lists them), as if it had defined them itself: absl
+# attributes a flag to the first calling module that has not disclaimed its flags.
+flags.disclaim_key_flags()
+
+
+def define_model_flag(default=None, more=""):
+    """--model: a model folder or a shipped model's name (`more`: what this binary adds)."""
+    flags.DEFINE_string("model", default, "A model folder, or the name of one under models/"
+                        + (f"; {more}" if more else "."))
+
+
+def define_data_dir_flag(more=""):
+    """--data_dir: where the data sets are read (t2i_tf/data/locate.py)."""
+    flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or "
+                        "../shared/data." + (f" {more}" if more else ""))
+
+
 def run(main):
     """absl's app.run, with expected errors turned into `error: ...` and exit status 1."""
 

@@ -3,7 +3,7 @@
   python -m t2i_tf.export --model=aligndraw_mnist_captions --export_dir=exported/aligndraw
   saved_model_cli show --all --dir exported/aligndraw/1
 
-writes DIR/VERSION/saved_model.pb and variables/ (signatures: t2i_tf/serving_module.py),
+writes DIR/VERSION/saved_model.pb and variables/ (signatures: t2i_tf/serving/saved_model.py),
 written under a temporary name and renamed into place; an existing version is refused.
 The export runs on the TensorFlow backend whichever backend trained the model (weights are
 backend-neutral): KERAS_BACKEND unset means tensorflow here; another value is refused.
@@ -25,7 +25,7 @@ from absl import flags  # noqa: E402
 from t2i_tf import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "A model folder, or the name of one under models/.")
+cli.define_model_flag()
 flags.DEFINE_string("export_dir", None, "Base folder; the SavedModel goes to DIR/VERSION.")
 flags.DEFINE_integer("version", 1, "Version number (TF Serving serves the highest).")
 flags.DEFINE_bool("jit_compile", True, "Run the model under XLA (several times faster on "
@@ -45,14 +45,15 @@ def main(argv):
 
     if keras.backend.backend() != "tensorflow":
         raise cli.UsageError(f"keras runs on {keras.backend.backend()}, not tensorflow")
-    from t2i_tf import checkpoint, serving_module
+    from t2i_tf.serving import saved_model
+    from t2i_tf.training import checkpoint
 
     target = os.path.join(FLAGS.export_dir, str(FLAGS.version))
     if os.path.exists(target):
         raise cli.UsageError(f"{target} exists; pick another --version or remove it")
     model = checkpoint.load_model(FLAGS.model)
     vocabulary = (checkpoint.load_vocabulary(FLAGS.model)
-                  if serving_module.is_caption_model(model) else None)
+                  if saved_model.is_caption_model(model) else None)
     text = checkpoint.load_text(FLAGS.model)
     if vocabulary is not None and text.tokenizer != "whitespace":
         # The graph splits on whitespace; a Treebank-tokenised (COCO) model needs its
@@ -62,7 +63,7 @@ def main(argv):
               "splits on whitespace, so send captions already tokenised (' '.join("
               "CaptionText.tokenize(caption))) or ids to from_ids", file=sys.stderr)
     try:
-        path = serving_module.export(model, target, vocabulary, jit_compile=FLAGS.jit_compile)
+        path = saved_model.export(model, target, vocabulary, jit_compile=FLAGS.jit_compile)
     except ValueError as e:  # a model without serving signatures
         raise cli.UsageError(f"{FLAGS.model}: {e}") from None
     print(path)

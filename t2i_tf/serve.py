@@ -9,8 +9,8 @@
   python -m t2i_tf.serve --model=aligndraw_mnist_captions
 
 Serves the highest version under --export_dir, loaded with TensorFlow's SavedModel loader
-(t2i_tf/rest_server.py), and a web page at / where one types a caption and watches the model
-draw it step by step (t2i_tf/web_page.py, docs/PAGE.md); compiles every batch and
+(t2i_tf/serving/rest_server.py), and a web page at / where one types a caption and watches the model
+draw it step by step (t2i_tf/serving/web_page.py, docs/PAGE.md); compiles every batch and
 caption-length bucket that --max_batch and --max_words admit (--warmup), prints its address
 when ready and stops cleanly on SIGINT or SIGTERM (exit status 0). docs/SERVING.md describes
 the requests, the error contract and the flags. --port=0 takes a free port (the printed
@@ -70,7 +70,7 @@ def main(argv):
     if FLAGS.export_dir is not None:
         serve(FLAGS.export_dir)
         return
-    from t2i_tf import web_page
+    from t2i_tf.serving import web_page
 
     name = os.path.basename(os.path.normpath(FLAGS.model))
     with tempfile.TemporaryDirectory(prefix="t2i_tf-serve-") as folder:
@@ -84,7 +84,7 @@ def main(argv):
 
 
 def serve(export_dir):
-    from t2i_tf import rest_server, web_page
+    from t2i_tf.serving import rest_server, web_page
 
     try:
         model = rest_server.ServedModel(export_dir)

@@ -20,22 +20,17 @@ command with the same --workdir on a shared file system, the chief writes), or
 from absl import flags
 
 from t2i_tf import cli
+from t2i_tf.data import catalog
+from t2i_tf.models import registry
 
 FLAGS = flags.FLAGS
-PIXEL_MODELS = ("align_pixel_rnn", "align_pixel_cnn")
-PIXEL_DATA = ("captioned_mnist_32", "captioned_mnist_32_binary", "coco_32")
-# The data each model trains on.
-MODEL_DATA = {"draw": ("binarized_mnist", "mnist"),
-              "align_draw": ("captioned_mnist", "coco_32_rgb"),
-              **{m: PIXEL_DATA for m in PIXEL_MODELS}}
-flags.DEFINE_enum("model", "draw", list(MODEL_DATA), "Model in t2i_tf.models.registry.")
-flags.DEFINE_enum("data", "binarized_mnist",
-                  ["binarized_mnist", "mnist", "captioned_mnist", "coco_32_rgb", *PIXEL_DATA],
+flags.DEFINE_enum("model", "draw", list(registry.MODELS), "Model in t2i_tf.models.registry.")
+flags.DEFINE_enum("data", "binarized_mnist", list(catalog.DATA),
                   "Data set; captioned_mnist and coco_32_rgb go with align_draw, "
                   "captioned_mnist_32 (8-bit, 256 levels), captioned_mnist_32_binary (2 "
                   "levels) and coco_32 (8-bit grayscale COCO) with the pixel models.")
-flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or ../shared/data. "
-                    "For COCO: the COCO folder (annotations/, train2014/ ...) or its parent.")
+cli.define_data_dir_flag("For COCO: the COCO folder (annotations/, train2014/ ...) or its "
+                         "parent.")
 # COCO's captions.
 flags.DEFINE_integer("min_word_count", 5, "COCO: words seen fewer times in the training "
                      "captions become <unk>.")
@@ -96,7 +91,7 @@ flags.DEFINE_float("checkpoint_minutes", 10.0, "Also checkpoint (and validate) a
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, noise and batch order.")
 flags.DEFINE_enum("strategy", "none", ["none", "mirrored", "multi_worker", "data_parallel"],
                   "Distribution over devices: mirrored and multi_worker (TF_CONFIG) on the "
-                  "TensorFlow backend, data_parallel on JAX (t2i_tf/distribute.py).")
+                  "TensorFlow backend, data_parallel on JAX (t2i_tf/training/distribute.py).")
 flags.DEFINE_bool("jit_compile", True, "TensorFlow backend: compile the training step with "
                   "XLA. On one CPU core --nojit_compile measured 1.4-1.6x faster; on two, "
                   "faster for DRAW and slower for alignDRAW (docs/RESULTS.md, Speed). JAX "
@@ -113,42 +108,21 @@ flags.register_validator("kernel_size", lambda v: v > 0 and v % 2 == 1,
 flags.register_validator("word_dropout", lambda v: 0 <= v < 1, message="must be in [0, 1)")
 flags.register_validator("corner_shift", lambda v: 0 <= v <= 2,
                          message="must be 0, 1 or 2 (a corner box stays in its quadrant)")
-ALIGN_DRAW_OPTIONS = {"align_score": "bahdanau", "write_context": False,
-                      "memory_embedding": False}
+ALIGN_DRAW_OPTIONS = registry.ALIGN_DRAW_OPTIONS
 AUGMENTATIONS = {"word_dropout": 0.0, "corner_shift": 0}
 
 
 def check_model_data(model, data):
     """Raises cli.UsageError (one line) if `model` does not train on `data`."""
-    if data not in MODEL_DATA[model]:
-        allowed = " or ".join(f"--data={d}" for d in MODEL_DATA[model])
+    trains_on = registry.spec(model).data
+    if data not in trains_on:
+        allowed = " or ".join(f"--data={d}" for d in trains_on)
         raise cli.UsageError(f"--model={model} trains on {allowed}, not --data={data}")
 
 
 def model_config(image_shape, vocab_size=None, levels=256):
     """The model's constructor arguments, from the flags (levels: the pixel models' V)."""
-    if FLAGS.model in PIXEL_MODELS:
-        config = dict(image_shape=tuple(image_shape), levels=levels, vocab_size=vocab_size,
-                      embed_dim=FLAGS.embed_dim, lang_units=FLAGS.lang_units,
-                      pixel_embed_dim=FLAGS.pixel_embed_dim, seed=FLAGS.seed)
-        if FLAGS.model == "align_pixel_rnn":
-            config.update(units=FLAGS.dec_units)
-            if FLAGS.state_grad_clip:
-                config.update(state_grad_clip=FLAGS.state_grad_clip)
-        else:
-            config.update(filters=FLAGS.filters, num_layers=FLAGS.num_layers,
-                          kernel_size=FLAGS.kernel_size)
-        return config
-    config = dict(image_shape=tuple(image_shape), steps=FLAGS.glimpses,
-                  enc_units=FLAGS.enc_units, dec_units=FLAGS.dec_units, z_dim=FLAGS.z_dim,
-                  read_n=FLAGS.read_n, write_n=FLAGS.write_n, attention=FLAGS.attention,
-                  seed=FLAGS.seed)
-    if FLAGS.model == "align_draw":
-        config.update(vocab_size=vocab_size, embed_dim=FLAGS.embed_dim,
-                      lang_units=FLAGS.lang_units, align_units=FLAGS.align_units,
-                      init_stddev=FLAGS.init_stddev or None)
-        config.update(_changed(ALIGN_DRAW_OPTIONS))
-    return config
+    return registry.spec(FLAGS.model).config_from_flags(FLAGS, image_shape, vocab_size, levels)
 
 
 def _changed(defaults):
@@ -177,7 +151,7 @@ def main(argv):
         raise cli.UsageError("--strategy=multi_worker trains --model=draw only: Keras 3.15's fit "
                              "cannot average the caption models' dict inputs across workers "
                              "(keras-team/keras#20585); use --strategy=mirrored on one machine")
-    from t2i_tf import checkpoint
+    from t2i_tf.training import checkpoint
 
     note, init_weights = checkpoint.prepare_workdir(FLAGS.workdir, FLAGS.init_from,
                                                     FLAGS.overwrite)
@@ -185,9 +159,8 @@ def main(argv):
         print(note)
     import keras
 
-    from t2i_tf import distribute, training
     from t2i_tf.data import datasets
-    from t2i_tf.models import registry
+    from t2i_tf.training import distribute, loop
 
     try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs an op
         distribution = distribute.make(FLAGS.strategy, FLAGS.jit_compile)
@@ -196,7 +169,7 @@ def main(argv):
         raise cli.UsageError(str(e)) from None
     keras.utils.set_random_seed(FLAGS.seed)
     coco = (dict(min_word_count=FLAGS.min_word_count, keep_colour_words=FLAGS.keep_colour_words,
-                 valid_examples=FLAGS.valid_images) if FLAGS.data in datasets.COCO_DATA else {})
+                 valid_examples=FLAGS.valid_images) if catalog.DATA[FLAGS.data].coco else {})
     data = datasets.make_data(FLAGS.data, FLAGS.data_dir, FLAGS.seed,
                               augment=_changed(AUGMENTATIONS), **coco)
     vocab_size = len(data.vocabulary) if data.captioned else None
@@ -207,11 +180,11 @@ def main(argv):
               f"{keras.backend.backend()}, strategy {FLAGS.strategy} over "
               f"{distribution.num_replicas} replica(s)"
               + ("" if distribution.jit_compile else ", no XLA"))
-        optimizer = training.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
+        optimizer = loop.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
                                             FLAGS.clipnorm, FLAGS.late_learning_rate,
                                             FLAGS.learning_rate_drop_step)
         budget = None if FLAGS.max_wall_minutes is None else 60.0 * FLAGS.max_wall_minutes
-        training.train(model, data, FLAGS.workdir, optimizer, batch_size=FLAGS.batch_size,
+        loop.train(model, data, FLAGS.workdir, optimizer, batch_size=FLAGS.batch_size,
                        train_steps=FLAGS.train_steps, steps_per_epoch=FLAGS.steps_per_epoch,
                        valid_images=FLAGS.valid_images, max_wall_seconds=budget,
                        seed=FLAGS.seed, distribution=distribution,

@@ -82,7 +82,7 @@ def main(models, strategies):
 
     keras.utils.set_random_seed(0)  # the same initial weights in every process
 
-    from t2i_tf import distribute
+    from t2i_tf.training import distribute
 
     distributions = {s: distribute.make(s) for s in strategies}
     # One compile setting for all: TensorFlow draws other random numbers under XLA.

@@ -51,3 +51,35 @@ def jacobian_rows(fn, x, seed=0):
     tiled = np.concatenate([x] * n)  # (N * batch, ...)
     grads = gradient(lambda t: ops.sum(fn(t) * weights), tiled)
     return grads.reshape(n, batch, *x.shape[1:])
+
+
+def generate(model, x, *args, **kwargs):
+    """t2i_tf.sampling.samplers.generate_pixels for the captions of x (dict with ids, mask)."""
+    from t2i_tf.sampling import samplers
+
+    return samplers.generate_pixels(model, x["ids"], x["mask"], *args, **kwargs)
+
+
+# What both tiny pixel models share: V, and three captions of 5, 3 and 1 words.
+LEVELS = 7
+LENGTHS = np.array([5, 3, 1])
+
+
+def tiny_model(cls, config, weights_seed=0, **overrides):
+    """cls(**config, **overrides), built, every weight drawn from N(0, 0.5^2)."""
+    model = cls(**{**config, **overrides})
+    model.build()
+    rng = np.random.default_rng(weights_seed)
+    for v in model.weights:
+        v.assign(rng.normal(0, 0.5, v.shape).astype(np.float32))
+    return model
+
+
+def random_batch(shape, seed=0, levels=LEVELS):
+    """Three images of `shape` with random pixel values and captions of LENGTHS words."""
+    rng = np.random.default_rng(seed)
+    return {
+        "images": rng.integers(0, levels, (3, *shape)).astype(np.uint8),
+        "ids": rng.integers(2, 11, (3, 5)).astype(np.int32),
+        "mask": np.arange(5)[None, :] < LENGTHS[:, None],
+    }

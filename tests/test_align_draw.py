@@ -170,15 +170,15 @@ def test_colour_images_as_on_coco():
 def test_caption_sampler_temperature_scales_the_prior_noise():
     import keras
 
-    from t2i_tf import sampling
+    from t2i_tf.sampling import samplers
 
     model, x = tiny(16), batch()
     eps = keras.random.normal((3, 5, 4), seed=7)  # what the sampler draws for seed 7
     for t in (0.0, 0.6):
-        out = sampling.CaptionSampler(model, temperature=t)(x["ids"], x["mask"], seed=7)
+        out = samplers.CaptionSampler(model, temperature=t)(x["ids"], x["mask"], seed=7)
         expected = model.generate(x["ids"], x["mask"], t * eps)
         np.testing.assert_allclose(out["canvases"], ops.convert_to_numpy(expected["canvases"]),
                                    rtol=1e-5, atol=1e-6)
-    mean = sampling.CaptionSampler(model, temperature=0.0)
+    mean = samplers.CaptionSampler(model, temperature=0.0)
     np.testing.assert_array_equal(mean(x["ids"], x["mask"], seed=1)["canvases"],
                                   mean(x["ids"], x["mask"], seed=2)["canvases"])

@@ -2,7 +2,7 @@
 inference only: `sample` uses it by default; it does not train).
 
 Keras fixes its backend per process, so each backend runs in a subprocess: it loads the
-same model folders (written here with t2i_tf.checkpoint.save_model), evaluates them on the
+same model folders (written here with t2i_tf.training.checkpoint.save_model), evaluates them on the
 same x and eps, takes the gradients of the mean loss, runs one training step, and prints
 the results as JSON. The gradients of the "align" variant cover the rematerialised
 Bahdanau scores, which only the JAX backend uses (t2i_tf/layers/alignment.py).
@@ -16,9 +16,9 @@ import sys
 import numpy as np
 import pytest
 
-from t2i_tf import checkpoint
 from t2i_tf.models.align_draw import AlignDraw
 from t2i_tf.models.draw import Draw
+from t2i_tf.training import checkpoint
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("tensorflow", "jax", "numpy")
@@ -32,7 +32,7 @@ import json, sys
 import numpy as np
 import keras
 from keras import ops
-from t2i_tf import checkpoint
+from t2i_tf.training import checkpoint
 
 folder = sys.argv[1]
 data = np.load(folder + "/inputs.npz")

@@ -392,8 +392,8 @@ def test_sample_refuses_absurd_temperatures_and_writes_nothing(stops, value):
 
 
 def test_sample_draws_in_chunks(workdir, tmp_path):
-    # 300 images: three sampler calls (sample.CHUNK = 128); steps.png and drawing.gif show
-    # the first 64, samples.png every one.
+    # 300 images: three sampler calls (t2i_tf.sampling.drawing.CHUNK = 128); steps.png and
+    # drawing.gif show the first 64, samples.png every one.
     from PIL import Image
 
     out = tmp_path / "out"

@@ -1,5 +1,7 @@
 """User captions: each bad one is reported on its own and the good ones are kept."""
 
+import pytest
+
 from t2i_tf.data import caption_input
 from t2i_tf.data.captioned_mnist import VOCABULARY
 
@@ -36,6 +38,15 @@ def test_captions_file_skips_blank_lines_and_reports_bad_bytes(tmp_path):
 def test_missing_captions_file_is_a_problem(tmp_path):
     captions, problems = caption_input.read_captions_file(str(tmp_path / "none.txt"))
     assert captions == [] and "cannot read captions file" in problems[0]
+
+
+@pytest.mark.parametrize("content", [b"", b"\n  \n\t\n"])
+def test_a_captions_file_without_captions_says_so(tmp_path, content):
+    path = tmp_path / "blank.txt"
+    path.write_bytes(content)
+    captions, problems = caption_input.read_captions_file(str(path))
+    assert captions == []
+    assert problems == [f"captions file {path} holds no caption (no line has text)"]
 
 
 # Properties: any text is either encoded or refused with the one problem, never an exception.

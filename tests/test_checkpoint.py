@@ -1,4 +1,4 @@
-"""Tests of t2i_tf.checkpoint: model folders, training checkpoints and their errors."""
+"""Tests of t2i_tf.training.checkpoint: model folders, training checkpoints and their errors."""
 
 import json
 import os
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from t2i_tf import checkpoint
-from t2i_tf.checkpoint import CheckpointError
 from t2i_tf.models.draw import Draw
+from t2i_tf.training import checkpoint
+from t2i_tf.training.checkpoint import CheckpointError
 
 CONFIG = dict(image_shape=(12, 10), steps=3, enc_units=16, dec_units=16, z_dim=4, read_n=2,
               write_n=3, attention=True, seed=0)
@@ -238,10 +238,10 @@ def optimizer_state(optimizer):
 def test_restore_training_with_another_rate_schedule(tmp_path, before, after):
     """A constant rate is an optimizer variable and a schedule is not: a run resumes with
     either whatever it started with, its moments intact and the rate the one asked for."""
-    from t2i_tf import training
+    from t2i_tf.training import loop
 
     model = make_model()
-    optimizer = training.make_optimizer("rmsprop", 1e-3, 1.0, 1e-4, before)
+    optimizer = loop.make_optimizer("rmsprop", 1e-3, 1.0, 1e-4, before)
     optimizer.build(model.trainable_variables)
     rng = np.random.default_rng(2)
     grads = [ops.convert_to_tensor(rng.normal(0, 1, v.shape).astype(np.float32))
@@ -249,7 +249,7 @@ def test_restore_training_with_another_rate_schedule(tmp_path, before, after):
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     checkpoint.save_model(str(tmp_path), model, optimizer)
 
-    fresh = training.make_optimizer("rmsprop", 5e-4, 1.0, 1e-4, after)
+    fresh = loop.make_optimizer("rmsprop", 5e-4, 1.0, 1e-4, after)
     assert checkpoint.restore_training(str(tmp_path), make_model(weights_seed=5), fresh)
     saved, restored = optimizer_state(optimizer), optimizer_state(fresh)
     assert len(saved) == len(restored) and int(restored[0]) == 1  # the step count

@@ -1,4 +1,4 @@
-"""Distributed training (t2i_tf/distribute.py) on this CPU, each run in fresh processes:
+"""Distributed training (t2i_tf/training/distribute.py) on this CPU, each run in fresh processes:
   - MirroredStrategy over two logical CPU devices follows the one-device loss trajectory of
     DRAW and alignDRAW (same initial weights, global batches and seed);
   - keras.distribution.DataParallel over two virtual JAX CPU devices does the same for DRAW;
@@ -114,7 +114,7 @@ def test_strategy_on_the_wrong_backend_is_one_error_line(tmp_path):
 def test_xla_is_off_under_tf_distribute_or_when_asked(name):
     """distribute.make holds the one XLA rule train and benchmarks/speed.py share (TensorFlow
     backend here): XLA unless the user says --nojit_compile; never under tf.distribute."""
-    from t2i_tf import distribute
+    from t2i_tf.training import distribute
 
     assert distribute.make(name).jit_compile is (name == "none")
     assert distribute.make(name, jit_compile=False).jit_compile is False

@@ -80,7 +80,7 @@ def draw_export(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def align_model(align_model_dir):
-    from t2i_tf import checkpoint
+    from t2i_tf.training import checkpoint
 
     return (checkpoint.load_model(align_model_dir),
             checkpoint.load_vocabulary(align_model_dir))
@@ -95,14 +95,15 @@ def align_signatures(align_export):
 
 
 def test_draw_export_matches_in_process(draw_export, tmp_path):
-    from t2i_tf import checkpoint, serving_module
+    from t2i_tf.serving import saved_model
+    from t2i_tf.training import checkpoint
 
     version_dir = os.path.join(draw_export, "1")
     text = saved_model_cli("show", "--all", "--dir", version_dir)
     assert "inputs['num_samples']" in text and "inputs['seed']" in text
     assert "shape: (-1, 28, 28)" in text and "captions" not in text
     out = saved_model_cli_run(version_dir, tmp_path, "num_samples=3;seed=5")
-    want = serving_module.reference_outputs(checkpoint.load_model("draw_mnist"), seed=5,
+    want = saved_model.reference_outputs(checkpoint.load_model("draw_mnist"), seed=5,
                                             num_samples=3)
     assert_images_close(out["images"], want["images"], max_fraction=0.01)
     assert out["images"].max() > 200 and out["images"].min() < 50  # digits, not grey
@@ -132,13 +133,13 @@ def call(signatures, captions, num_samples=1, seed=0, name="serving_default", **
 
 def test_export_of_a_jax_trained_model_matches_in_process(align_signatures, align_model):
     # saved_model_cli runs the shipped alignDRAW's export in test_serve.py.
-    from t2i_tf import serving_module
+    from t2i_tf.serving import saved_model
 
     _, signatures = align_signatures
     model, vocabulary = align_model
     captions = [CAPTION, "The DIGIT zebra"]
     out = call(signatures, captions, num_samples=2, seed=7)
-    want = serving_module.reference_outputs(model, seed=7, num_samples=2, captions=captions,
+    want = saved_model.reference_outputs(model, seed=7, num_samples=2, captions=captions,
                                             vocabulary=vocabulary)
     assert out["images"].shape == (4, 60, 60)
     assert_images_close(out["images"], want["images"])
@@ -192,7 +193,7 @@ def test_graph_refuses_bad_input(align_signatures):
 
 
 def test_prior_noise_depends_on_seed_and_sample_only():
-    from t2i_tf.serving_module import prior_noise
+    from t2i_tf.serving.saved_model import prior_noise
 
     one = prior_noise(5, 3, num_rows=1, num_samples=2, seed=4).numpy()  # (T, 2, z)
     three = prior_noise(5, 3, num_rows=3, num_samples=2, seed=4).numpy()  # (T, 6, z)
@@ -240,14 +241,14 @@ def test_drawing_signature_matches_in_process(align_export, align_signatures, al
 
     import tensorflow as tf
 
-    from t2i_tf import serving_module
+    from t2i_tf.serving import saved_model
 
     _, signatures = align_signatures
     model, vocabulary = align_model
     captions = [CAPTION, "The DIGIT zebra"]
     out = call(signatures, captions, num_samples=2, seed=7, name="drawing",
                temperature=tf.constant(0.5))
-    want = serving_module.reference_drawing(model, seed=7, num_samples=2, temperature=0.5,
+    want = saved_model.reference_drawing(model, seed=7, num_samples=2, temperature=0.5,
                                             captions=captions, vocabulary=vocabulary)
     assert want["canvases"].shape == (4, model.steps, 60, 60)
     assert out["windows"].shape == (4, model.steps, 4)
@@ -260,17 +261,18 @@ def test_drawing_signature_matches_in_process(align_export, align_signatures, al
     for bad in (-0.5, float("nan"), float("inf")):
         with pytest.raises(tf.errors.InvalidArgumentError, match="temperature must be"):
             call(signatures, [CAPTION], name="drawing", temperature=tf.constant(bad))
-    with open(os.path.join(align_export, "1", serving_module.MODEL_INFO)) as f:
+    with open(os.path.join(align_export, "1", saved_model.MODEL_INFO)) as f:
         info = json.load(f)
     assert info["vocabulary"] == vocabulary.tokens and info["write_n"] == model.cell.write_n
     assert info["model"] == "align_draw" and info["steps"] == model.steps
 
 
 def test_write_box_is_the_box_that_visualize_draws():
-    from t2i_tf import serving_module, visualize
+    from t2i_tf import visualize
+    from t2i_tf.serving import saved_model
 
     windows = np.array([[30.5, 12.0, 2.5, 4.0, 1.0], [1.0, 60.0, 0.5, 0.25, 2.0]], np.float32)
-    got = serving_module.write_box(windows, 8).numpy()
+    got = saved_model.write_box(windows, 8).numpy()
     for row, window in zip(got, windows):
         left, top, right, bottom = visualize.window_box(window, 8)
         x, y, width, sigma = row
@@ -285,16 +287,17 @@ def test_draw_export_drawing_and_model_info(draw_export):
 
     import tensorflow as tf
 
-    from t2i_tf import checkpoint, serving_module
+    from t2i_tf.serving import saved_model
+    from t2i_tf.training import checkpoint
 
     version_dir = os.path.join(draw_export, "1")
     signatures = tf.saved_model.load(version_dir).signatures
     out = call(signatures, None, num_samples=2, seed=5, name="drawing",
                temperature=tf.constant(0.8))
     model = checkpoint.load_model("draw_mnist")
-    want = serving_module.reference_drawing(model, seed=5, num_samples=2, temperature=0.8)
+    want = saved_model.reference_drawing(model, seed=5, num_samples=2, temperature=0.8)
     assert want["canvases"].shape == (2, 64, 28, 28) and "attention" not in want
     assert_drawing_close(out, want)
-    with open(os.path.join(version_dir, serving_module.MODEL_INFO)) as f:
+    with open(os.path.join(version_dir, saved_model.MODEL_INFO)) as f:
         assert json.load(f) == {"model": "draw", "steps": 64, "image_shape": [28, 28],
                                 "write_n": 5, "vocabulary": None}

@@ -10,6 +10,7 @@ from t2i_tf.data.vocabulary import Vocabulary
 from t2i_tf.metrics import attention_report as ar
 from t2i_tf.models.align_draw import AlignDraw
 from t2i_tf.models.align_pixel_rnn import AlignPixelRNN
+from t2i_tf.sampling import samplers
 
 VOCAB = Vocabulary(["the", "digit", "3", "left"])  # ids: the 2, digit 3, 3 4, left 5
 IDS = np.array([[2, 3, 4, 0], [5, 2, 4, 3]])
@@ -82,10 +83,11 @@ def test_sample_pixel_alpha_is_row_means_of_the_sampled_images():
     np.testing.assert_allclose(a.sum(-1), 1.0, rtol=1e-5)
     assert np.all(a[0, :, :, 3] == 0)
     # call 1 (one caption a call) drew caption 1's three images from the uniforms of
-    # PixelCaptionSampler's seed [2, 1], as the eager generate draws them from these
+    # PixelCaptionSampler's seed [2, 1], as the eager generate_pixels draws them from these
     rows = np.array([1, 1, 1])
     noise = np.random.default_rng([2, 1]).random((12, 3), dtype=np.float32)
-    images = model.generate(IDS[rows], MASK[rows], "sample", noise=noise)["images"]
+    images = samplers.generate_pixels(model, IDS[rows], MASK[rows], "sample",
+                                      noise=noise)["images"]
     alpha = np.asarray(ops.convert_to_numpy(model.attention_weights(images, IDS[rows],
                                                                     MASK[rows])))
     np.testing.assert_allclose(a[1], alpha.reshape(3, 3, 4, 4).mean(2), rtol=1e-5, atol=1e-7)

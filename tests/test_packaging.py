@@ -95,16 +95,18 @@ def test_the_wheel_holds_the_code_the_models_and_the_scripts(installed):
             relative = os.path.relpath(os.path.join(folder, f), ROOT)
             assert "t2i_tf/_" + relative in names, relative
     assert "t2i_tf/data/download.py" in names and "t2i_tf/quiet_start.py" in names
+    assert "t2i_tf/serving/static/index.html" in names  # the web page
 
 
 def test_the_installed_package_finds_its_models(installed, tmp_path):
     _, site = installed
     env = dict(os.environ, PYTHONPATH=str(site))
-    code = "import t2i_tf.checkpoint as c; print(c.__file__); print(c.SHIPPED_MODELS_DIR)"
+    code = ("import t2i_tf.training.checkpoint as c; print(c.__file__); "
+            "print(c.SHIPPED_MODELS_DIR)")
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=60)
     module, models = p.stdout.split()
-    assert module == str(site / "t2i_tf" / "checkpoint.py")
+    assert module == str(site / "t2i_tf" / "training" / "checkpoint.py")
     assert models == str(site / "t2i_tf" / "_models")
     assert os.path.isfile(os.path.join(models, "draw_mnist", "weights.npz"))
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,

@@ -191,7 +191,7 @@ def test_latency_benchmark_times_the_page_request(page_url):
 
 
 # The page's other cases, against a stand-in for the server: the page's own routes
-# (t2i_tf/web_page.py) and a predict route answering a made-up drawing.
+# (t2i_tf/serving/web_page.py) and a predict route answering a made-up drawing.
 
 class _StandIn:
     """A model with these rest_codec signatures, answering `predictions` to any predict."""
@@ -204,7 +204,7 @@ class _StandIn:
 
 
 def _signature(name, inputs):
-    from t2i_tf import rest_codec
+    from t2i_tf.serving import rest_codec
 
     return rest_codec.Signature(name, {k: rest_codec.TensorInfo(k, np.int32, ()) for k in inputs},
                                 {}, {})
@@ -215,7 +215,7 @@ def stand_in(tmp_path):
     """Starts a stand-in server for a _StandIn; yields a function model -> page URL."""
     from aiohttp import web
 
-    from t2i_tf import web_page
+    from t2i_tf.serving import web_page
 
     loop = asyncio.new_event_loop()
     runners = []

@@ -15,35 +15,24 @@ import numpy as np
 import pytest
 from keras import ops
 
-from pixel_testing import jacobian_rows, log_softmax, numpy
-from t2i_tf import checkpoint
+from pixel_testing import (LENGTHS, LEVELS, generate, jacobian_rows, log_softmax, numpy,
+                           random_batch, tiny_model)
 from t2i_tf.layers import alignment, gated_pixel_cnn
 from t2i_tf.models.align_pixel_cnn import AlignPixelCNN
+from t2i_tf.training import checkpoint
 
 SHAPE = (5, 6)
 N = SHAPE[0] * SHAPE[1]
-LEVELS = 7
-LENGTHS = np.array([5, 3, 1])
 CONFIG = dict(image_shape=SHAPE, levels=LEVELS, vocab_size=11, embed_dim=6, lang_units=4,
               filters=8, num_layers=3, kernel_size=3, pixel_embed_dim=5, seed=0)
 
 
 def tiny(weights_seed=0, **overrides):
-    model = AlignPixelCNN(**{**CONFIG, **overrides})
-    model.build()
-    rng = np.random.default_rng(weights_seed)
-    for v in model.weights:
-        v.assign(rng.normal(0, 0.5, v.shape).astype(np.float32))
-    return model
+    return tiny_model(AlignPixelCNN, CONFIG, weights_seed, **overrides)
 
 
 def batch(seed=0, levels=LEVELS):
-    rng = np.random.default_rng(seed)
-    return {
-        "images": rng.integers(0, levels, (3, *SHAPE)).astype(np.uint8),
-        "ids": rng.integers(2, 11, (3, 5)).astype(np.int32),
-        "mask": np.arange(5)[None, :] < LENGTHS[:, None],
-    }
+    return random_batch(SHAPE, seed, levels)
 
 
 @pytest.fixture(scope="module")
@@ -182,15 +171,15 @@ def test_generation():
     model = tiny(image_shape=(3, 4))  # the network reruns once per pixel: keep N small
     x = {**batch(4), "images": None}
     nll = lambda images: numpy(model.nll(images, x["ids"], x["mask"]))
-    greedy = {k: numpy(v) for k, v in model.generate(x["ids"], x["mask"]).items()}
+    greedy = {k: numpy(v) for k, v in generate(model, x).items()}
     assert greedy["images"].shape == (3, 3, 4) and greedy["images"].dtype == np.int32
     np.testing.assert_allclose(greedy["log_prob"], -nll(greedy["images"]), rtol=1e-5)
     beam1 = {k: numpy(v) for k, v in
-             model.generate(x["ids"], x["mask"], method="beam", beam_width=1).items()}
+             generate(model, x, method="beam", beam_width=1).items()}
     np.testing.assert_array_equal(beam1["images"], greedy["images"])
     np.testing.assert_allclose(beam1["log_prob"], greedy["log_prob"], rtol=1e-6)
     sampled = {k: numpy(v) for k, v in
-               model.generate(x["ids"], x["mask"], method="sample", seed=1).items()}
+               generate(model, x, method="sample", seed=1).items()}
     assert sampled["images"].min() >= 0 and sampled["images"].max() < LEVELS
     np.testing.assert_allclose(sampled["log_prob"], -nll(sampled["images"]), rtol=1e-5)
 

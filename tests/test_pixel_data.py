@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from t2i_tf.data import captioned_mnist as cm
-from t2i_tf.data import locate, pixel_data
+from t2i_tf.data import datasets, locate, pixel_data
 
 
 def fake_canvases(n=6, seed=0):
@@ -75,7 +75,7 @@ def test_real_split():
 
 def test_training_stream():
     data_dir = _data_dir_or_skip()
-    data = pixel_data.CaptionedMnistPixelData(data_dir, seed=0, examples_per_epoch=8,
+    data = datasets.CaptionedMnistPixelData(data_dir, seed=0, examples_per_epoch=8,
                                               valid_examples=4)
     assert data.image_shape == (32, 32) and data.levels == 256 and data.captioned
     (first,) = next(data.train_batches(4, seed=0))

@@ -15,35 +15,25 @@ import numpy as np
 import pytest
 from keras import ops
 
-from pixel_testing import gradient, jacobian_rows, log_softmax, numpy
-from t2i_tf import checkpoint, sampling
+from pixel_testing import (LENGTHS, LEVELS, generate, gradient, jacobian_rows, log_softmax,
+                           numpy, random_batch, tiny_model)
 from t2i_tf.layers import pixel_rnn_cell
 from t2i_tf.models.align_pixel_rnn import AlignPixelRNN
+from t2i_tf.sampling import samplers
+from t2i_tf.training import checkpoint
 
 SHAPE = (4, 5)
 N = SHAPE[0] * SHAPE[1]
-LEVELS = 7
-LENGTHS = np.array([5, 3, 1])
 CONFIG = dict(image_shape=SHAPE, levels=LEVELS, vocab_size=11, embed_dim=6, lang_units=4,
               units=8, pixel_embed_dim=5, seed=0)
 
 
 def tiny(weights_seed=0, **overrides):
-    model = AlignPixelRNN(**{**CONFIG, **overrides})
-    model.build()
-    rng = np.random.default_rng(weights_seed)
-    for v in model.weights:
-        v.assign(rng.normal(0, 0.5, v.shape).astype(np.float32))
-    return model
+    return tiny_model(AlignPixelRNN, CONFIG, weights_seed, **overrides)
 
 
 def batch(seed=0, levels=LEVELS):
-    rng = np.random.default_rng(seed)
-    return {
-        "images": rng.integers(0, levels, (3, *SHAPE)).astype(np.uint8),
-        "ids": rng.integers(2, 11, (3, 5)).astype(np.int32),
-        "mask": np.arange(5)[None, :] < LENGTHS[:, None],
-    }
+    return random_batch(SHAPE, seed, levels)
 
 
 @pytest.fixture(scope="module")
@@ -239,36 +229,36 @@ def test_attention_weights_are_the_steps_alphas(model):
 def test_generation(model):
     x = batch(4)
     nll = lambda images: numpy(model.nll(images, x["ids"], x["mask"]))
-    greedy = {k: numpy(v) for k, v in model.generate(x["ids"], x["mask"]).items()}
+    greedy = {k: numpy(v) for k, v in generate(model, x).items()}
     assert greedy["images"].shape == (3, *SHAPE) and greedy["images"].dtype == np.int32
     np.testing.assert_allclose(greedy["log_prob"], -nll(greedy["images"]), rtol=1e-5)
     beam1 = {k: numpy(v) for k, v in
-             model.generate(x["ids"], x["mask"], method="beam", beam_width=1).items()}
+             generate(model, x, method="beam", beam_width=1).items()}
     np.testing.assert_array_equal(beam1["images"], greedy["images"])
     np.testing.assert_allclose(beam1["log_prob"], greedy["log_prob"], rtol=1e-6)
-    beam3 = numpy(model.generate(x["ids"], x["mask"], method="beam", beam_width=3)["log_prob"])
+    beam3 = numpy(generate(model, x, method="beam", beam_width=3)["log_prob"])
     assert np.all(beam3 >= greedy["log_prob"] - 1e-4)  # the greedy path is among the candidates
     sampled = {k: numpy(v) for k, v in
-               model.generate(x["ids"], x["mask"], method="sample", seed=1,
+               generate(model, x, method="sample", seed=1,
                               temperature=0.7).items()}
     assert sampled["images"].min() >= 0 and sampled["images"].max() < LEVELS
     np.testing.assert_allclose(sampled["log_prob"], -nll(sampled["images"]), rtol=1e-5)
     with pytest.raises(ValueError, match="method"):
-        model.generate(x["ids"], x["mask"], method="topk")
+        generate(model, x, method="topk")
 
 
 def test_compiled_sampler_matches_eager(model):
     x = batch(5)
     eager = {k: numpy(v) for k, v in
-             model.generate(x["ids"], x["mask"], method="beam", beam_width=2).items()}
-    compiled = sampling.PixelCaptionSampler(model, "beam", beam_width=2)(x["ids"], x["mask"])
+             generate(model, x, method="beam", beam_width=2).items()}
+    compiled = samplers.PixelCaptionSampler(model, "beam", beam_width=2)(x["ids"], x["mask"])
     np.testing.assert_array_equal(compiled["images"], eager["images"])
     np.testing.assert_allclose(compiled["log_prob"], eager["log_prob"], rtol=1e-5)
-    sampler = sampling.PixelCaptionSampler(model, "sample", temperature=0.8)
+    sampler = samplers.PixelCaptionSampler(model, "sample", temperature=0.8)
     first, again = sampler(x["ids"], x["mask"], seed=3), sampler(x["ids"], x["mask"], seed=3)
     np.testing.assert_array_equal(first["images"], again["images"])
     noise = np.random.default_rng(3).random((N, 3), dtype=np.float32)
-    eager = model.generate(x["ids"], x["mask"], "sample", temperature=0.8, noise=noise)
+    eager = generate(model, x, "sample", temperature=0.8, noise=noise)
     np.testing.assert_array_equal(first["images"], numpy(eager["images"]))
 
 

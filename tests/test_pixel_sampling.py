@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from t2i_tf import pixel_sampling
+from t2i_tf.sampling import step_samplers
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -142,7 +142,7 @@ def test_greedy_is_the_argmax_chain():
     rng = np.random.default_rng(0)
     step = TableStep(rng.normal(size=(3, 6, 5, 4)) * 2)
     rows = np.array([0, 1, 2, 1], np.int32)
-    tokens, scores = pixel_sampling.greedy(step, rows, 6, start_token=4)
+    tokens, scores = step_samplers.greedy(step, rows, 6, start_token=4)
     for b, row in enumerate(rows):
         expected = greedy_np(table_fn(step, row), 6)
         np.testing.assert_array_equal(to_np(tokens)[b], expected)
@@ -155,7 +155,7 @@ def test_greedy_with_stateful_step():
     rng = np.random.default_rng(1)
     step = SumStep(rng.normal(size=(5, 7, 3)), vocab=3)
     offsets = [0, 3, 5]
-    tokens, _ = pixel_sampling.greedy(step, step.init(3, offsets), 5, start_token=3)
+    tokens, _ = step_samplers.greedy(step, step.init(3, offsets), 5, start_token=3)
     for b, offset in enumerate(offsets):
         np.testing.assert_array_equal(to_np(tokens)[b], greedy_np(sum_fn(step, offset), 5))
 
@@ -174,10 +174,10 @@ def classic_step():
 def test_beam_finds_the_sequence_greedy_misses():
     step = classic_step()
     rows = np.zeros((1,), np.int32)
-    greedy_tokens, greedy_scores = pixel_sampling.greedy(step, rows, 2, start_token=2)
+    greedy_tokens, greedy_scores = step_samplers.greedy(step, rows, 2, start_token=2)
     np.testing.assert_array_equal(to_np(greedy_tokens), [[0, 0]])
     np.testing.assert_allclose(to_np(greedy_scores), [np.log(0.6 * 0.55)], rtol=1e-6)
-    tokens, scores, beams, beam_scores = pixel_sampling.beam_search(
+    tokens, scores, beams, beam_scores = step_samplers.beam_search(
         step, rows, 2, start_token=2, beam_width=2, return_all_beams=True)
     np.testing.assert_array_equal(to_np(tokens), [[1, 0]])
     np.testing.assert_allclose(to_np(scores), [np.log(0.4 * 0.9)], rtol=1e-6)
@@ -196,15 +196,15 @@ def test_beam_width_one_is_greedy(stateful):
         step = TableStep(rng.normal(size=(4, 8, 7, 6)))
         state = np.arange(4, dtype=np.int32)
         start = 6
-    greedy_tokens, greedy_scores = pixel_sampling.greedy(step, state, 8, start)
-    tokens, scores = pixel_sampling.beam_search(step, state, 8, start, beam_width=1)
+    greedy_tokens, greedy_scores = step_samplers.greedy(step, state, 8, start)
+    tokens, scores = step_samplers.beam_search(step, state, 8, start, beam_width=1)
     np.testing.assert_array_equal(to_np(tokens), to_np(greedy_tokens))
     np.testing.assert_array_equal(to_np(scores), to_np(greedy_scores))
 
 
 def check_exhaustive(step, state, logits_fns, vocab, length):
     width = vocab ** length
-    _, _, beams, beam_scores = pixel_sampling.beam_search(
+    _, _, beams, beam_scores = step_samplers.beam_search(
         step, state, length, start_token=vocab, beam_width=width, return_all_beams=True)
     for b, logits_fn in enumerate(logits_fns):
         sequences, scores = brute_force_np(logits_fn, vocab, length)
@@ -233,20 +233,20 @@ def test_beam_matches_numpy_beam_search(width):
     rng = np.random.default_rng(5)
     step = SumStep(rng.normal(size=(5, 7, 4)) * 2, vocab=4)
     offsets = [0, 3, 4]
-    _, _, beams, beam_scores = pixel_sampling.beam_search(
+    _, _, beams, beam_scores = step_samplers.beam_search(
         step, step.init(3, offsets), 5, start_token=4, beam_width=width, return_all_beams=True)
     for b, offset in enumerate(offsets):
         expected = beam_np(sum_fn(step, offset), 4, 5, width)
         np.testing.assert_array_equal(to_np(beams)[b], [s for s, _ in expected])
         np.testing.assert_allclose(to_np(beam_scores)[b], [s for _, s in expected], rtol=1e-5)
     # with more room the best score can only improve
-    assert np.all(to_np(beam_scores)[:, 0] >= to_np(pixel_sampling.greedy(
+    assert np.all(to_np(beam_scores)[:, 0] >= to_np(step_samplers.greedy(
         step, step.init(3, offsets), 5, 4)[1]) - 1e-5)
 
 
 def test_beam_wider_than_the_sequences_leaves_minus_inf():
     step = classic_step()
-    _, _, beams, scores = pixel_sampling.beam_search(
+    _, _, beams, scores = step_samplers.beam_search(
         step, np.zeros((1,), np.int32), 1, 2, beam_width=3, return_all_beams=True)
     np.testing.assert_array_equal(to_np(beams)[0, :2], [[0], [1]])
     np.testing.assert_allclose(to_np(scores)[0, :2], np.log([0.6, 0.4]), rtol=1e-6)
@@ -261,8 +261,8 @@ def test_ancestral_at_low_temperature_is_greedy():
     tables = np.stack([rng.permutation(5) for _ in range(2 * 6 * 6)]).reshape(2, 6, 6, 5)
     step = TableStep(tables.astype(np.float32))
     rows = np.array([0, 1, 0, 1, 1], np.int32)
-    expected, expected_scores = pixel_sampling.greedy(step, rows, 6, 5)
-    tokens, scores = pixel_sampling.ancestral(step, rows, 6, 5, seed=7, temperature=1e-4)
+    expected, expected_scores = step_samplers.greedy(step, rows, 6, 5)
+    tokens, scores = step_samplers.ancestral(step, rows, 6, 5, seed=7, temperature=1e-4)
     np.testing.assert_array_equal(to_np(tokens), to_np(expected))
     np.testing.assert_allclose(to_np(scores), to_np(expected_scores), rtol=1e-6)
 
@@ -271,9 +271,9 @@ def test_ancestral_is_reproducible():
     rng = np.random.default_rng(7)
     step = TableStep(rng.normal(size=(1, 8, 5, 4)))
     rows = np.zeros((16,), np.int32)
-    a, _ = pixel_sampling.ancestral(step, rows, 8, 4, seed=11)
-    b, _ = pixel_sampling.ancestral(step, rows, 8, 4, seed=11)
-    c, _ = pixel_sampling.ancestral(step, rows, 8, 4, seed=12)
+    a, _ = step_samplers.ancestral(step, rows, 8, 4, seed=11)
+    b, _ = step_samplers.ancestral(step, rows, 8, 4, seed=11)
+    c, _ = step_samplers.ancestral(step, rows, 8, 4, seed=12)
     np.testing.assert_array_equal(to_np(a), to_np(b))
     assert not np.array_equal(to_np(a), to_np(c))
 
@@ -283,7 +283,7 @@ def test_ancestral_with_given_noise_is_the_inverse_cdf_draw():
     step = SumStep(rng.normal(size=(6, 5, 4)) * 2, vocab=4)
     offsets = [0, 1, 2, 3, 4, 0]
     noise = rng.uniform(size=(6, 6)).astype(np.float32)
-    tokens, scores = pixel_sampling.ancestral(
+    tokens, scores = step_samplers.ancestral(
         step, step.init(6, offsets), 6, 4, seed=0, temperature=1.5, noise=noise)
     for b, offset in enumerate(offsets):
         logits_fn, sequence = sum_fn(step, offset), []
@@ -298,7 +298,7 @@ def test_ancestral_never_draws_a_token_of_probability_zero():
     tables = np.full((1, 1, 2, 4), -1e9, np.float32)
     tables[0, 0, 1, 1] = 0.0  # all mass on token 1; tokens 0, 2, 3 have probability 0
     noise = np.array([[0.0, 0.5, 0.99999994]], np.float32)
-    tokens, _ = pixel_sampling.ancestral(
+    tokens, _ = step_samplers.ancestral(
         TableStep(tables), np.zeros((3,), np.int32), 1, 1, seed=0, noise=noise)
     np.testing.assert_array_equal(to_np(tokens), [[1], [1], [1]])
 
@@ -310,7 +310,7 @@ def test_ancestral_matches_the_tempered_distribution():
     tables[0, 1, :4] = np.eye(4)[::-1] * 2.0  # position 1 depends on the first token
     step = TableStep(tables)
     for temperature in (0.5, 1.0, 2.0):
-        tokens, _ = pixel_sampling.ancestral(
+        tokens, _ = step_samplers.ancestral(
             step, np.zeros((4000,), np.int32), 2, 4, seed=3, temperature=temperature)
         tokens = to_np(tokens)
         frequencies = np.bincount(tokens[:, 0], minlength=4) / 4000
@@ -326,9 +326,9 @@ def test_ancestral_matches_the_tempered_distribution():
 def test_arguments_are_checked():
     step = classic_step()
     with pytest.raises(ValueError, match="temperature"):
-        pixel_sampling.ancestral(step, np.zeros((1,), np.int32), 2, 2, seed=0, temperature=0.0)
+        step_samplers.ancestral(step, np.zeros((1,), np.int32), 2, 2, seed=0, temperature=0.0)
     with pytest.raises(ValueError, match="beam_width"):
-        pixel_sampling.beam_search(step, np.zeros((1,), np.int32), 2, 2, beam_width=0)
+        step_samplers.beam_search(step, np.zeros((1,), np.int32), 2, 2, beam_width=0)
 
 
 # --- one compiled loop ---------------------------------------------------------------------
@@ -345,26 +345,26 @@ def test_compiled_samplers_trace_the_step_once():
         calls.append(position)
         return step(state, token, position)
 
-    run_greedy = compiled(lambda s: pixel_sampling.greedy(counted, s, length, 4))
-    run_beam = compiled(lambda s: pixel_sampling.beam_search(
+    run_greedy = compiled(lambda s: step_samplers.greedy(counted, s, length, 4))
+    run_beam = compiled(lambda s: step_samplers.beam_search(
         counted, s, length, 4, beam_width=3, return_all_beams=True))
-    run_ancestral = compiled(lambda s, noise: pixel_sampling.ancestral(
+    run_ancestral = compiled(lambda s, noise: step_samplers.ancestral(
         counted, s, length, 4, seed=None, temperature=0.8, noise=noise))
-    run_seeded = compiled(lambda s: pixel_sampling.ancestral(
+    run_seeded = compiled(lambda s: step_samplers.ancestral(
         counted, s, length, 4, seed=5, temperature=0.8))
 
     tokens, scores = run_greedy(state)
     assert len(calls) <= 2, len(calls)
     for b, offset in enumerate([0, 1, 2]):
         np.testing.assert_array_equal(to_np(tokens)[b], greedy_np(sum_fn(step, offset), length))
-    eager_tokens, eager_scores = pixel_sampling.greedy(step, state, length, 4)
+    eager_tokens, eager_scores = step_samplers.greedy(step, state, length, 4)
     np.testing.assert_array_equal(to_np(tokens), to_np(eager_tokens))
     np.testing.assert_allclose(to_np(scores), to_np(eager_scores), rtol=1e-5)
 
     del calls[:]
     _, _, beams, beam_scores = run_beam(state)
     assert len(calls) <= 2, len(calls)
-    _, _, eager_beams, eager_beam_scores = pixel_sampling.beam_search(
+    _, _, eager_beams, eager_beam_scores = step_samplers.beam_search(
         step, state, length, 4, beam_width=3, return_all_beams=True)
     np.testing.assert_array_equal(to_np(beams), to_np(eager_beams))
     np.testing.assert_allclose(to_np(beam_scores), to_np(eager_beam_scores), rtol=1e-5)
@@ -377,7 +377,7 @@ def test_compiled_samplers_trace_the_step_once():
     noise = rng.uniform(size=(length, 3)).astype(np.float32)
     tokens, scores = run_ancestral(state, noise)
     assert len(calls) <= 2, len(calls)
-    eager_tokens, eager_scores = pixel_sampling.ancestral(
+    eager_tokens, eager_scores = step_samplers.ancestral(
         step, state, length, 4, seed=None, temperature=0.8, noise=noise)
     np.testing.assert_array_equal(to_np(tokens), to_np(eager_tokens))
     np.testing.assert_allclose(to_np(scores), to_np(eager_scores), rtol=1e-5)

@@ -1,15 +1,15 @@
 """Properties of the REST request path without a server or TensorFlow: any JSON body is
 either a PredictRequest that fits the signature or the codec's RequestError (then the
 server's limit checks likewise), never another exception. The signatures are those of an
-exported alignDRAW (t2i_tf/serving_module.py)."""
+exported alignDRAW (t2i_tf/serving/saved_model.py)."""
 
 import json
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from t2i_tf import rest_codec, rest_server
 from t2i_tf.data.captioned_mnist import VOCABULARY
+from t2i_tf.serving import rest_codec, rest_server
 
 INFO = rest_codec.TensorInfo
 SCALARS = {"num_samples": INFO("num_samples", np.int32, ()), "seed": INFO("seed", np.int32, ())}

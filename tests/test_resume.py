@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from t2i_tf import checkpoint
+from t2i_tf.training import checkpoint
 
 from test_binaries import run
 from test_summaries import ROOT
@@ -96,16 +96,16 @@ class _Interrupt(keras.callbacks.Callback):
 
 
 def _train_in_process(folder, callbacks=()):
-    from t2i_tf import training
     from t2i_tf.data import datasets
     from t2i_tf.models import registry
+    from t2i_tf.training import loop
 
     keras.utils.set_random_seed(0)
     data = datasets.make_data("binarized_mnist", None, 0)
     config = dict(image_shape=(28, 28), steps=4, enc_units=32, dec_units=32, z_dim=8,
                   read_n=2, write_n=3, attention=True, seed=0)
     model = registry.build("draw", config)
-    return training.train(model, data, folder, training.make_optimizer("adam", 1e-3, 10.0),
+    return loop.train(model, data, folder, loop.make_optimizer("adam", 1e-3, 10.0),
                           batch_size=20, train_steps=STEPS, steps_per_epoch=STEPS,
                           valid_images=40, callbacks=callbacks)
 

@@ -2,7 +2,7 @@
 module, shown and run with TensorFlow's saved_model_cli, served on a free loopback port in a
 subprocess, asked in both of TF Serving's formats with a seed and compared with the
 in-process model, fed bad input (the server goes on serving), and stopped by a signal.
-Also the request codec (t2i_tf/rest_codec.py) on its own. Nothing here depends on the
+Also the request codec (t2i_tf/serving/rest_codec.py) on its own. Nothing here depends on the
 shipped weights beyond their architecture."""
 
 import asyncio
@@ -94,17 +94,17 @@ def request(url, body=None, method=None, raw=None):
 
 @pytest.fixture(scope="module")
 def shipped():
-    from t2i_tf import checkpoint
+    from t2i_tf.training import checkpoint
 
     return checkpoint.load_model(MODEL), checkpoint.load_vocabulary(MODEL)
 
 
 @pytest.fixture(scope="module")
 def reference(shipped):
-    from t2i_tf import serving_module
+    from t2i_tf.serving import saved_model
 
     model, vocabulary = shipped
-    return lambda captions, **kw: serving_module.reference_outputs(
+    return lambda captions, **kw: saved_model.reference_outputs(
         model, captions=captions, vocabulary=vocabulary, **kw)
 
 
@@ -475,7 +475,7 @@ def test_serve_errors_are_one_line(tmp_path):
 # The codec alone, without a server.
 
 def _signature():
-    from t2i_tf import rest_codec
+    from t2i_tf.serving import rest_codec
 
     info = rest_codec.TensorInfo
     return rest_codec.Signature(
@@ -487,7 +487,7 @@ def _signature():
 
 
 def test_codec_row_and_columnar_requests():
-    from t2i_tf import rest_codec
+    from t2i_tf.serving import rest_codec
 
     signatures = {"serving_default": _signature()}
     row = rest_codec.parse_predict({"instances": ["a", {"b64": "Yg=="}]}, signatures)
@@ -506,7 +506,7 @@ def test_codec_row_and_columnar_requests():
 
 
 def test_codec_answers():
-    from t2i_tf import rest_codec
+    from t2i_tf.serving import rest_codec
 
     outputs = {"images": np.zeros((2, 1), np.uint8), "attention": np.ones((2, 1), np.float32)}
     assert rest_codec.format_predict(outputs, row_format=True) == {"predictions": [

@@ -12,7 +12,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from t2i_tf import summaries, visualize
+from t2i_tf import visualize
+from t2i_tf.training import summaries
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,12 +1,12 @@
 """What training's fit() and evaluate() read on the TensorFlow backend
-(t2i_tf.distribute.Distribution.batches and .arrays): tf.data pipelines without autotuning,
+(t2i_tf.training.distribute.Distribution.batches and .arrays): tf.data pipelines without autotuning,
 whose thread rounded every fit() call up to 10.2, 20.5, 41 s, ... of wall time."""
 
 import keras
 import numpy as np
 import pytest
 
-from t2i_tf import distribute
+from t2i_tf.training import distribute
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="TensorFlow's fit path")

@@ -508,7 +508,7 @@ def write_tables(results):
 def main(argv):
     del argv
     sys.path.insert(0, ROOT)
-    from t2i_tf import checkpoint
+    from t2i_tf.training import checkpoint
 
     unknown = set(FLAGS.full) - {*FULL_PARTS, "all"}
     if unknown:

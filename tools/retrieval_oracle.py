@@ -37,7 +37,7 @@ from absl import flags  # noqa: E402
 from t2i_tf import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data_dir", None, "Data folder; default $T2I_DATA_DIR or ../shared/data.")
+cli.define_data_dir_flag()
 flags.DEFINE_list("splits", ["test", "generalization"], "captioned_mnist splits.")
 flags.DEFINE_list("queries", ["300", "0"], "First N captions scored (0: all), as evaluate's "
                   "--max_queries; one row per value and split.")

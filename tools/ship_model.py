@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-from t2i_tf import checkpoint  # noqa: E402
+from t2i_tf.training import checkpoint  # noqa: E402
 
 FLAGS = flags.FLAGS
 TRAINING_CURVE = "training_curve.jsonl"

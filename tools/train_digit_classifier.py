@@ -29,9 +29,9 @@ def main(argv):
     import keras
     import numpy as np
 
-    from t2i_tf import checkpoint
     from t2i_tf.data.mnist import load_mnist
     from t2i_tf.metrics import caption_accuracy as ca
+    from t2i_tf.training import checkpoint
 
     out = FLAGS.out or os.path.join(checkpoint.SHIPPED_MODELS_DIR, ca.CLASSIFIER)
     images, labels = load_mnist(FLAGS.data_dir, "train")

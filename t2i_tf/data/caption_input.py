@@ -33,13 +33,15 @@ def read_captions_file(path):
             continue
         if text.strip():
             captions.append((label, text))
+    if not captions and not problems:
+        problems.append(f"captions file {path} holds no caption (no line has text)")
     return captions, problems
 
 
 def caption_problem(caption, tokens, vocabulary=None, max_chars=MAX_CHARS,
                     max_words=MAX_WORDS):
     """Why a caption cannot be drawn, or None if it can: the one rule that `sample` and the
-    REST server (t2i_tf/rest_server.py) apply.
+    REST server (t2i_tf/serving/rest_server.py) apply.
 
     Args:
       caption: the caption text (str).

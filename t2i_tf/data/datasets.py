@@ -4,7 +4,7 @@ stream (DRAW), captioned MNIST with a fresh set every epoch (alignDRAW), and the
 
 import numpy as np
 
-from t2i_tf.data import mnist
+from t2i_tf.data import catalog, mnist, pixel_data
 
 # name -> {split name used by the binaries: split name of the reader}
 SPLITS = {
@@ -121,25 +121,37 @@ class CaptionedMnistData:
         return {k: self.valid[k][:n] for k in ("images", "ids", "mask")}
 
 
-# The pixel models' data (t2i_tf/data/pixel_data.py): name -> keyword arguments.
-PIXEL_DATA = {"captioned_mnist_32": {}, "captioned_mnist_32_binary": {"binary": True}}
-# COCO in COCO's layout (t2i_tf/data/coco_data.py): grayscale for the pixel models, RGB
-# for alignDRAW.
-COCO_DATA = ("coco_32", "coco_32_rgb")
-
-
 def make_data(name, data_dir=None, seed=0, augment=None, **coco_options):
-    """The training data of a data set name; augment (word_dropout, corner_shift) goes to
-    captioned_mnist's, coco_options (min_word_count, keep_colour_words, valid_examples) to
-    COCO's."""
-    if name == "captioned_mnist":
-        return CaptionedMnistData(data_dir, seed, **(augment or {}))
-    if name in PIXEL_DATA:
-        from t2i_tf.data import pixel_data  # it imports this module
-
-        return pixel_data.CaptionedMnistPixelData(data_dir, seed, **PIXEL_DATA[name])
-    if name in COCO_DATA:
+    """The training data of a data set name (t2i_tf/data/catalog.py); augment (word_dropout,
+    corner_shift) goes to captioned MNIST's, coco_options (min_word_count,
+    keep_colour_words, valid_examples) to COCO's."""
+    spec = catalog.DATA[name]
+    if spec.coco:
         from t2i_tf.data import coco_data
 
         return coco_data.CocoData(name, data_dir, **coco_options)
+    if spec.levels:  # the pixel models' captioned MNIST
+        return CaptionedMnistPixelData(data_dir, seed, binary=spec.levels == 2)
+    if spec.captioned:
+        return CaptionedMnistData(data_dir, seed, **(augment or {}))
     return ImageData(name, data_dir)
+
+
+class CaptionedMnistPixelData(CaptionedMnistData):
+    """CaptionedMnistData (a fresh seeded training set every epoch, batches of dicts
+    images/ids/mask) with uint8 size x size images, for the pixel models
+    (t2i_tf/data/pixel_data.py)."""
+
+    def __init__(self, data_dir=None, seed=0, examples_per_epoch=10000, valid_examples=1000,
+                 size=pixel_data.SIZE, binary=False):
+        super().__init__(data_dir, seed, examples_per_epoch, valid_examples)
+        self.size = size
+        self.binary = binary
+        self.levels = pixel_data.levels(binary)
+        self.valid = {**self.valid,
+                      "images": pixel_data.to_pixels(self.valid["images"], size, binary)}
+        self.image_shape = (size, size)
+
+    def epoch(self, epoch):
+        data = super().epoch(epoch)
+        return {**data, "images": pixel_data.to_pixels(data["images"], self.size, self.binary)}

@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 
 from t2i_tf.data import captioned_mnist
-from t2i_tf.data.datasets import CaptionedMnistData
 
 SIZE = 32
 
@@ -58,20 +57,3 @@ def load_captioned_mnist(split, data_dir=None, num_examples=None, seed=0, epoch=
     data = captioned_mnist.load_split(split, data_dir, num_examples, seed, epoch)
     return {**data, "images": to_pixels(data["images"], size, binary)}
 
-
-class CaptionedMnistPixelData(CaptionedMnistData):
-    """CaptionedMnistData (a fresh seeded training set every epoch, batches of dicts
-    images/ids/mask) with uint8 size x size images, for the pixel models."""
-
-    def __init__(self, data_dir=None, seed=0, examples_per_epoch=10000, valid_examples=1000,
-                 size=SIZE, binary=False):
-        super().__init__(data_dir, seed, examples_per_epoch, valid_examples)
-        self.size = size
-        self.binary = binary
-        self.levels = levels(binary)
-        self.valid = {**self.valid, "images": to_pixels(self.valid["images"], size, binary)}
-        self.image_shape = (size, size)
-
-    def epoch(self, epoch):
-        data = super().epoch(epoch)
-        return {**data, "images": to_pixels(data["images"], self.size, self.binary)}

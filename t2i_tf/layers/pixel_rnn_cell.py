@@ -36,7 +36,7 @@ whose last four entries the step returns unchanged (keys = h_lang W_a and memory
 precomputed once by `initial_state`). The other way, a subclass of keras.layers.RNN that closes over the memory,
 would need its own call() and step function on top of Keras's private loop; carrying the
 memory in the state keeps the stock RNN, and makes the cell's state exactly the state that
-the samplers of t2i_tf.pixel_sampling carry and reorder (beam search gathers every leaf, the
+the samplers of t2i_tf.sampling.step_samplers carry and reorder (beam search gathers every leaf, the
 memory included), so teacher forcing and generation run the same step on the same state.
 The memory costs nothing per step, nor in the backward pass: a loop variable that the body
 returns unchanged is loop-invariant to TensorFlow's while_v2, which does not stack it for

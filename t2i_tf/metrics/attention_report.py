@@ -17,8 +17,9 @@ position; padded positions hold 0. Everything but the two samplers is numpy.
 import keras
 import numpy as np
 
-from t2i_tf import jit, sampling
+from t2i_tf import jit
 from t2i_tf.metrics import likelihood
+from t2i_tf.sampling import samplers
 
 
 def sample_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0, temperature=1.0):
@@ -48,7 +49,7 @@ def sample_pixel_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0,
     """A pixel model's word weights, per image row, over num_samples images per caption.
 
     The images are drawn by ancestral sampling at the softmax temperature (the compiled
-    t2i_tf.sampling.PixelCaptionSampler), then the model's `attention_weights` gives the
+    t2i_tf.sampling.samplers.PixelCaptionSampler), then the model's `attention_weights` gives the
     alpha with which each pixel was drawn, and each image row's pixels are averaged.
 
     Args:
@@ -60,7 +61,7 @@ def sample_pixel_alpha(model, ids, mask, num_samples=10, batch_size=500, seed=0,
     Returns:
       float32 (n, S, H, L).
     """
-    sampler = sampling.PixelCaptionSampler(model, "sample", temperature=temperature)
+    sampler = samplers.PixelCaptionSampler(model, "sample", temperature=temperature)
     height, width = model.image_shape
 
     def row_means(images, ids, mask):

@@ -84,7 +84,7 @@ def save_classifier(folder, model):
 def load_classifier(name_or_path=CLASSIFIER):
     """The shipped classifier (or one saved with save_classifier) as a numpy function
     images (n, 28, 28) -> logits (n, 10)."""
-    from t2i_tf import checkpoint
+    from t2i_tf.training import checkpoint
 
     path = os.path.join(checkpoint.resolve(name_or_path), "weights.npz")
     try:

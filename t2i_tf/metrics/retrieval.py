@@ -279,13 +279,11 @@ def mean_caption_scores(model, images, y_mean, num_samples=1, batch_size=500, se
                         image_index=None):
     """log p(x_i | y_mean) for every image i: float64 (n,), estimated as caption_scores.
 
+    model: an alignDRAW model, or a pixel model seen through ExactLikelihood (each has
+    log_importance_weight_from_lang(images, lang, eps)).
     image_index: (n,) the images' indices in their split, which pick their noise
     (image_noise); None: 0 .. n - 1.
     """
-    if not hasattr(model, "log_importance_weight_from_lang"):
-        raise AttributeError(
-            f"{type(model).__name__} has no log_importance_weight_from_lang(images, lang, "
-            "eps), which scoring under a given caption memory (y_mean) needs")
     log_weight = jit.compile_method(model, model.log_importance_weight_from_lang)
     images = np.asarray(images)
     out = np.empty(len(images), np.float64)

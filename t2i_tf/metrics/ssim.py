@@ -18,8 +18,10 @@ TensorFlow is not installed (the JAX-only GPU machines).
 import keras
 import numpy as np
 
-from t2i_tf import jit, sampling
+from t2i_tf import jit
 from t2i_tf.metrics import likelihood
+from t2i_tf.models import registry
+from t2i_tf.sampling import samplers
 
 WINDOW = 11
 SIGMA = 1.5
@@ -81,15 +83,15 @@ def samples_per_caption(model, data, num_samples, batch_size=500, seed=0, temper
 
     DRAW models: final canvases sigmoid(c_T) from the prior, z_t = mu_t + temperature
     sigma_t eps_t; the noise eps of call `index` is likelihood.noise(model, rows, seed,
-    index). Pixel models (with next_pixel): ancestral samples at the softmax temperature
-    (t2i_tf.sampling.PixelCaptionSampler), pixel values v shown as v / (V - 1); the
+    index). Pixel models: ancestral samples at the softmax temperature
+    (t2i_tf.sampling.samplers.PixelCaptionSampler), pixel values v shown as v / (V - 1); the
     uniforms of call `index` come from numpy's Generator seeded seed * 1000003 + index."""
-    if hasattr(model, "next_pixel"):
-        sampler = sampling.PixelCaptionSampler(model, "sample", temperature=temperature)
+    if registry.spec_of(model).pixel:
+        sampler = samplers.PixelCaptionSampler(model, "sample", temperature=temperature)
 
         def final(ids, mask, index):
             images = sampler(ids, mask, seed=seed * 1000003 + index)["images"]
-            return sampling.unit_images(images, model.levels)
+            return samplers.unit_images(images, model.levels)
     else:
         generate = jit.compile_method(
             model, lambda ids, mask, eps: model.generate(ids, mask, eps)["canvases"][-1])

@@ -9,7 +9,7 @@ keras.layers.RNN over a ConditionalPixelCell (t2i_tf/layers/pixel_rnn_cell.py: e
 whose state carries the caption memory. Training is by teacher forcing (§6): the decoder
 reads the image shifted right by one pixel, the start token V first, and is scored on every
 pixel at once. Generation feeds back its own pixels one at a time through `next_pixel`, the
-same cell step on the same state, inside one compiled loop (t2i_tf.pixel_sampling).
+same cell step on the same state, inside one compiled loop (t2i_tf.sampling.step_samplers).
 
 The paper's sizes (§6): word embedding 512, BiLSTM of 512, decoder LSTM of 512, 32x32
 grayscale images with a 256-way softmax; the pixel embedding size is not given (64 here).

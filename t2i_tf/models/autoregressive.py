@@ -1,6 +1,6 @@
 """What the caption-conditioned pixel models share (AlignPixelRNN, AlignPixelCNN): the exact
-negative log-likelihood, training with Keras fit, and generation through the samplers of
-t2i_tf.pixel_sampling.
+negative log-likelihood and training with Keras fit. Generation belongs to the samplers
+(t2i_tf/sampling/samplers.py, generate_pixels), which loop over `next_pixel`.
 
 Pixels are read in raster order (row by row, top to bottom), so an image (batch, H, W) of
 integer values in [0, V) is the sequence x_1 .. x_N, N = H W, and (alignPixelRNN eq. 5)
@@ -16,7 +16,7 @@ A subclass provides
     with which each pixel was drawn (the attention report, t2i_tf/metrics/attention_report.py);
   generation_state(ids, mask) -> the state before pixel 1, a nest of (batch, ...) tensors;
   next_pixel(state, token (batch,), position) -> (logits (batch, V), new_state), the
-    step_fn of t2i_tf.pixel_sampling, fed the start token V at position 0.
+    step_fn of t2i_tf.sampling.step_samplers, fed the start token V at position 0.
 """
 
 import math
@@ -24,9 +24,7 @@ import math
 import keras
 from keras import ops
 
-from t2i_tf import distribute, pixel_sampling
-
-METHODS = ("greedy", "sample", "beam")
+from t2i_tf.models import replicas
 
 
 class AutoregressiveModel(keras.Model):
@@ -36,7 +34,7 @@ class AutoregressiveModel(keras.Model):
     Args:
       image_shape: (H, W).
       levels: V, the number of pixel values (256 for 8-bit, 2 for binary images).
-      seed: seed of the default generator of `generate(method="sample")`.
+      seed: seed of `seed_generator`, the default noise of ancestral sampling.
     """
 
     def __init__(self, image_shape=(32, 32), levels=256, seed=None, **kwargs):
@@ -79,43 +77,12 @@ class AutoregressiveModel(keras.Model):
         return {"nll": self.nll(inputs["images"], inputs["ids"], mask, training=training)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return distribute.replica_mean(y_pred["nll"])  # scaled under tf.distribute
+        return replicas.replica_mean(y_pred["nll"])  # scaled under tf.distribute
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         logs = super().compute_metrics(x, y, y_pred, sample_weight)
         self.bits_tracker.update_state(y_pred["nll"] / (self.num_pixels * math.log(2.0)))
         return {**logs, "bits_per_dim": self.bits_tracker.result()}
-
-    def generate(self, ids, mask, method="greedy", beam_width=1, temperature=1.0, seed=None,
-                 noise=None):
-        """Images for captions, the whole loop over the N pixels in one keras.ops.fori_loop.
-
-        Args:
-          ids, mask: (batch, L) word ids and bool mask of the captions.
-          method: "greedy", "sample" (ancestral, at `temperature`) or "beam" (beam search of
-            `beam_width`, scoring beams by summed log-probability).
-          seed: int or SeedGenerator for "sample"; None uses the model's generator.
-          noise: optional (N, batch) uniforms for "sample", instead of drawing from seed.
-
-        Returns dict: images (batch, H, W) int32, log_prob (batch,) float32, the summed model
-        log-probability of each image (temperature 1).
-        Compile it (t2i_tf.jit.compile_method) with method, beam_width and temperature bound
-        as Python values.
-        """
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; known: {METHODS}")
-        state = self.generation_state(ids, mask)
-        length, start = self.num_pixels, self.start_token
-        if method == "greedy":
-            tokens, score = pixel_sampling.greedy(self.next_pixel, state, length, start)
-        elif method == "sample":
-            seed = self.seed_generator if seed is None else seed
-            tokens, score = pixel_sampling.ancestral(self.next_pixel, state, length, start,
-                                                     seed, temperature, noise)
-        else:
-            tokens, score = pixel_sampling.beam_search(self.next_pixel, state, length, start,
-                                                       beam_width)
-        return {"images": ops.reshape(tokens, (-1, *self.image_shape)), "log_prob": score}
 
     def get_config(self):
         return {**super().get_config(), "image_shape": self.image_shape,

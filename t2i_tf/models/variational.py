@@ -1,12 +1,11 @@
 """What the DRAW-family models share for training with Keras fit: call() returns the
 per-image terms of the negative variational bound, the loss is the mean total, and the
 reconstruction and KL terms are reported beside it. Under tf.distribute each replica
-draws its slice of the global batch's noise and scales its loss (t2i_tf.distribute)."""
+draws its slice of the global batch's noise and scales its loss (t2i_tf.models.replicas)."""
 
 import keras
-from keras import ops
 
-from t2i_tf import distribute
+from t2i_tf.models import replicas
 
 
 class VariationalModel(keras.Model):
@@ -20,11 +19,11 @@ class VariationalModel(keras.Model):
 
     def noise(self, batch_size, seed=None):
         """Standard normal noise (T, batch, z_dim) for one pass."""
-        return distribute.replica_normal((self.steps, batch_size, self.z_dim),
+        return replicas.replica_normal((self.steps, batch_size, self.z_dim),
                                          self.seed_generator if seed is None else seed)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return distribute.replica_mean(y_pred["total"])
+        return replicas.replica_mean(y_pred["total"])
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         logs = super().compute_metrics(x, y, y_pred, sample_weight)

@@ -62,6 +62,7 @@ import numpy as np
 import tensorflow as tf
 
 from t2i_tf.data.vocabulary import PAD_ID, UNK_ID
+from t2i_tf.models import registry
 
 SERVING_DEFAULT = "serving_default"
 FROM_IDS = "from_ids"
@@ -116,7 +117,7 @@ def tracked_variables(model):
 
 
 def is_caption_model(model):
-    return hasattr(model, "encode_caption")
+    return registry.spec_of(model).captioned
 
 
 def next_power_of_two(n):
@@ -135,7 +136,7 @@ class _Generator(tf.Module):
     rows are then padded up to a power of two and the words up to a power of two of at
     least MIN_LENGTH (padding is masked, padded rows are dropped), so a server sees a
     handful of shapes (row_buckets x length_buckets), not one per batch size and caption
-    length, and can compile them all before it serves (t2i_tf.rest_server.warm_up).
+    length, and can compile them all before it serves (t2i_tf.serving.rest_server.warm_up).
     """
 
     MIN_LENGTH = 8
@@ -232,7 +233,7 @@ def _assert_positive_samples(num_samples):
 
 
 def _scale_noise(eps, temperature):
-    """eps * temperature: z_t = mu_t + temperature sigma_t eps_t (t2i_tf.sampling's
+    """eps * temperature: z_t = mu_t + temperature sigma_t eps_t (t2i_tf.sampling.samplers'
     temperature); refuses a negative or non-finite temperature."""
     ok = tf.math.logical_and(tf.math.is_finite(temperature), temperature >= 0.0)
     check = tf.debugging.Assert(ok, ["temperature must be a finite number >= 0"])
@@ -355,10 +356,9 @@ def serving_module(model, vocabulary=None, jit_compile=True):
       ValueError: a model outside the DRAW family (the pixel models have no signatures
         here yet), or a caption model without its vocabulary.
     """
-    if not (hasattr(model, "z_dim") and hasattr(model, "steps")):
-        name = getattr(model, "registry_name", type(model).__name__)
+    if registry.spec_of(model).family != registry.VARIATIONAL:
         raise ValueError(f"export has serving signatures for draw and align_draw models, "
-                         f"not yet for {name}")
+                         f"not yet for {model.registry_name}")
     if not is_caption_model(model):
         return PriorServingModule(model, jit_compile)
     if vocabulary is None:

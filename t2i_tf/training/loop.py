@@ -9,7 +9,7 @@ Divergence: a chunk whose training or validation loss is not finite writes nothi
 checkpoint, record, summary or samples) and raises TrainingDiverged, so the last good
 checkpoint is kept: a NaN once written over it would have lost the whole run.
 
-Distributed runs (t2i_tf.distribute) call `train` inside the strategy's scope in every
+Distributed runs (t2i_tf.training.distribute) call `train` inside the strategy's scope in every
 process; only the chief writes to the workdir, and every process resumes from it.
 """
 
@@ -23,7 +23,10 @@ import time
 import keras
 import numpy as np
 
-from t2i_tf import checkpoint, distribute, errors, jit, sampling, summaries, visualize
+from t2i_tf import errors, jit, visualize
+from t2i_tf.models import registry
+from t2i_tf.sampling import samplers
+from t2i_tf.training import checkpoint, distribute, summaries
 
 METRICS = checkpoint.METRICS
 
@@ -178,11 +181,11 @@ def make_optimizer(name, learning_rate, clipnorm, late_learning_rate=None, drop_
 
 
 def _make_sampler(model, data):
-    """The preview's sampler: ancestral sampling for the pixel models (which have
-    next_pixel), the prior for DRAW, the prior given captions for alignDRAW."""
-    if hasattr(model, "next_pixel"):
-        return sampling.PixelCaptionSampler(model, "sample")
-    return (sampling.CaptionSampler if data.captioned else sampling.PriorSampler)(model)
+    """The preview's sampler: ancestral sampling for the pixel models, the prior for DRAW,
+    the prior given captions for alignDRAW."""
+    if registry.spec_of(model).pixel:
+        return samplers.PixelCaptionSampler(model, "sample")
+    return (samplers.CaptionSampler if data.captioned else samplers.PriorSampler)(model)
 
 
 def _preview(model, data, sampler, n, seed):
@@ -194,7 +197,7 @@ def _preview(model, data, sampler, n, seed):
     x = data.validation(n)
     out = sampler(x["ids"], x["mask"], seed=seed)
     if "images" in out:  # a pixel model's integer pixel values
-        return sampling.unit_images(out["images"], model.levels), out
+        return samplers.unit_images(out["images"], model.levels), out
     return out["canvases"][-1], out
 
 
@@ -241,7 +244,7 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
           init_weights=None, callbacks=()):
     """Trains `model` on `data` (t2i_tf.data.datasets) and checkpoints into `workdir`.
 
-    batch_size is the global batch. distribution: a t2i_tf.distribute.Distribution whose
+    batch_size is the global batch. distribution: a t2i_tf.training.distribute.Distribution whose
     scope holds the model and this call; None trains on one device. Only its chief writes
     checkpoints, metrics, summaries and samples. A checkpoint (with a validation record) is
     written every `steps_per_epoch` steps, and also after `checkpoint_minutes` of wall time
@@ -284,8 +287,8 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
                 for s in (signal.SIGINT, signal.SIGTERM)}
     writer = summaries.open_writer(os.path.join(workdir, "logs")) if chief else None
     sampler = _make_sampler(model, data) if chief else None
-    tracer = (jit.compile_method(model, model.trace) if chief and hasattr(model, "trace")
-              else None)
+    variational = registry.spec_of(model).family == registry.VARIATIONAL  # they trace
+    tracer = jit.compile_method(model, model.trace) if chief and variational else None
     record = _resume_records(workdir, step) if resumed else {}
     if not resumed and chief and os.path.exists(os.path.join(workdir, METRICS)):
         os.remove(os.path.join(workdir, METRICS))  # an earlier run's records, not this one's

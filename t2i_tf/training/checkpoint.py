@@ -42,7 +42,7 @@ def shipped_models_dir():
     env = os.environ.get(MODELS_ENV_VAR)
     if env:
         return os.path.realpath(os.path.expanduser(env))
-    package = os.path.dirname(os.path.realpath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # t2i_tf/
     installed = os.path.join(package, "_models")
     return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(package),
                                                                   "models")

@@ -4,7 +4,7 @@ loader (no Keras model in the process).
   GET  /v1/models/NAME[/versions/N]             status  {"model_version_status": [...]}
   GET  /v1/models/NAME[/versions/N]/metadata    {"model_spec": ..., "metadata":
                                                  {"signature_def": {"signature_def": ...}}}
-  POST /v1/models/NAME[/versions/N]:predict     row or columnar format (t2i_tf/rest_codec.py)
+  POST /v1/models/NAME[/versions/N]:predict     rows or columns (t2i_tf/serving/rest_codec.py)
 
 Errors are {"error": "..."}: 400 for a malformed or ill-typed request, a batch or caption
 over the limits, a caption with no known word, or input the graph refuses; 404 for an
@@ -19,7 +19,7 @@ also built in that thread. At most Admission.max_queue predict requests wait for
 a request whose deadline passes before the model takes it up is dropped.
 
 The exported graph pads the rows of a call to a power of two and the words to a power of
-two of at least 8 (t2i_tf/serving_module.py), so XLA compiles once per bucket: warm_up runs
+two of at least 8 (t2i_tf/serving/saved_model.py), so XLA compiles once per bucket: warm_up runs
 every bucket that the Limits admit before the server listens, and no request waits for a
 compilation.
 """
@@ -36,8 +36,8 @@ import time
 import numpy as np
 from aiohttp import web
 
-from t2i_tf import rest_codec
 from t2i_tf.data import caption_input
+from t2i_tf.serving import rest_codec
 
 SERVING_DEFAULT = "serving_default"
 _PATH = re.compile(r"([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?(/metadata|:[a-z]+)?")
@@ -77,7 +77,7 @@ class Admission:
     body_timeout_s: float = 10.0
 
 
-# What the exported graph pads to (t2i_tf/serving_module.py, _Generator).
+# What the exported graph pads to (t2i_tf/serving/saved_model.py, _Generator).
 MIN_LENGTH_BUCKET = 8
 
 

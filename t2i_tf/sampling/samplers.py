@@ -1,13 +1,52 @@
 """Compiled samplers: one call runs the whole T-step generation loop on the device.
 
-The model's `generate` is traced once per batch shape (t2i_tf.jit); nothing loops in Python
-per step.
+A DRAW model's `generate`, or a pixel model's loop over `next_pixel` (generate_pixels), is
+traced once per batch shape (t2i_tf.jit); nothing loops in Python per step.
 """
 
 import keras
 import numpy as np
 
 from t2i_tf import jit
+from t2i_tf.sampling import step_samplers
+
+
+METHODS = ("greedy", "sample", "beam")
+
+
+def generate_pixels(model, ids, mask, method="greedy", beam_width=1, temperature=1.0,
+                    seed=None, noise=None):
+    """Images for captions from a pixel model (AlignPixelRNN, AlignPixelCNN): the whole loop
+    over the N pixels in one keras.ops.fori_loop of t2i_tf.sampling.step_samplers, over
+    the model's `next_pixel` from its `generation_state`.
+
+    Args:
+      model: a built pixel model (t2i_tf/models/autoregressive.py).
+      ids, mask: (batch, L) word ids and bool mask of the captions.
+      method: "greedy", "sample" (ancestral, at `temperature`) or "beam" (beam search of
+        `beam_width`, scoring beams by summed log-probability).
+      seed: int or SeedGenerator for "sample"; None uses the model's seed_generator.
+      noise: optional (N, batch) uniforms for "sample", instead of drawing from seed.
+
+    Returns dict: images (batch, H, W) int32, log_prob (batch,) float32, the summed model
+    log-probability of each image (temperature 1).
+    Compile it (t2i_tf.jit.compile_method) with method, beam_width and temperature bound
+    as Python values.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {METHODS}")
+    state = model.generation_state(ids, mask)
+    length, start = model.num_pixels, model.start_token
+    if method == "greedy":
+        tokens, score = step_samplers.greedy(model.next_pixel, state, length, start)
+    elif method == "sample":
+        seed = model.seed_generator if seed is None else seed
+        tokens, score = step_samplers.ancestral(model.next_pixel, state, length, start, seed,
+                                                temperature, noise)
+    else:
+        tokens, score = step_samplers.beam_search(model.next_pixel, state, length, start,
+                                                  beam_width)
+    return {"images": keras.ops.reshape(tokens, (-1, *model.image_shape)), "log_prob": score}
 
 
 class PriorSampler:
@@ -55,10 +94,11 @@ class CaptionSampler:
 
 class PixelCaptionSampler:
     """Draws images for captions from a pixel model (AlignPixelRNN, AlignPixelCNN): the
-    model's `generate`, compiled once per batch shape, the loop over the pixels inside.
+    generate_pixels over the model's next_pixel, compiled once per batch shape, the loop over
+    the pixels inside.
 
     Args:
-      model: a built model with `num_pixels` and `generate(ids, mask, method, ...)`.
+      model: a built pixel model (`num_pixels`, `generation_state`, `next_pixel`).
       method: "greedy", "sample" (ancestral at `temperature`) or "beam" (of `beam_width`).
 
     Calling it with (ids (n, L) int, mask (n, L) bool, seed) returns numpy arrays: images
@@ -72,10 +112,11 @@ class PixelCaptionSampler:
         self.method = method
         if method == "sample":
             def generate(ids, mask, noise):
-                return model.generate(ids, mask, "sample", temperature=temperature, noise=noise)
+                return generate_pixels(model, ids, mask, "sample", temperature=temperature,
+                                       noise=noise)
         else:
             def generate(ids, mask):
-                return model.generate(ids, mask, method, beam_width=beam_width)
+                return generate_pixels(model, ids, mask, method, beam_width=beam_width)
         self._generate = jit.compile_method(model, generate)
 
     def __call__(self, ids, mask, seed=0):

@@ -1,6 +1,6 @@
 """The web page of `python -m t2i_tf.serve`: type a caption, watch the model draw it.
 
-  GET /                  the page (t2i_tf/static/index.html, page.js, page.css; no CDN)
+  GET /                  the page (t2i_tf/serving/static/index.html, page.js, page.css; no CDN)
   GET /static/FILE       its files
   GET /page/model.json   what the page needs to know of the served model:
                          {"name", "version", "signatures", "drawing" (the name of the
@@ -9,7 +9,7 @@
                           assets.extra/t2i_tf_model.json; null when the export has none)}
 
 The page draws with TF Serving's predict API (rest_server.py) on the SavedModel's drawing
-signature (t2i_tf/serving_module.py): POST /v1/models/NAME:predict with
+signature (t2i_tf/serving/saved_model.py): POST /v1/models/NAME:predict with
 {"signature_name": "drawing", "instances": [{"captions": ..., "num_samples": ..., "seed": ...,
 "temperature": ...}]}, one answer row per sample with canvases_png, windows and attention.
 
