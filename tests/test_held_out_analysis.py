@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from t2i_tf import checkpoint
+from t2i_tf.training import checkpoint
 from t2i_tf.data import captioned_mnist as cm
 from t2i_tf.models.align_draw import AlignDraw
 from test_binaries import assert_one_line_error

@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import plot_curve  # noqa: E402
 
-from t2i_tf import checkpoint  # noqa: E402
+from t2i_tf.training import checkpoint  # noqa: E402
 
 
 def test_points_follow_both_runs_to_scale(tmp_path):

@@ -258,7 +258,9 @@ def pictures(folder, examples, maps, write_n):
 
 def main(argv):
     del argv
-    from t2i_tf import checkpoint, jit, sampling
+    from t2i_tf import jit
+    from t2i_tf.sampling import samplers
+    from t2i_tf.training import checkpoint
     from t2i_tf.data import captioned_mnist as cm
     from t2i_tf.metrics import caption_accuracy
 
@@ -268,7 +270,7 @@ def main(argv):
         raise cli.UsageError(f"{FLAGS.model} is not an alignDRAW model with word alignment")
     vocabulary = checkpoint.load_vocabulary(FLAGS.model)
     classify = caption_accuracy.load_classifier()
-    sampler = sampling.CaptionSampler(model, FLAGS.temperature)
+    sampler = samplers.CaptionSampler(model, FLAGS.temperature)
     held = [(a, r) for a, r, b in cm.HELD_OUT if b is None]
     try:
         betas = [float(b) for b in FLAGS.sharpen]

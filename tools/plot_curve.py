@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-from t2i_tf import checkpoint  # noqa: E402
+from t2i_tf.training import checkpoint  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("curve", [], "MODEL[:PAPER_NATS]; repeat for several models.")
