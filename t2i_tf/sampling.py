@@ -64,7 +64,9 @@ class PixelCaptionSampler:
     Calling it with (ids (n, L) int, mask (n, L) bool, seed) returns numpy arrays: images
     (n, H, W) int32 pixel values in [0, V) and log_prob (n,), each image's summed model
     log-probability. For "sample" the uniforms come from numpy's Generator seeded with
-    `seed` and enter the compiled function as an input, so a new seed does not recompile.
+    `seed` and enter the compiled function as an input, so a new seed does not recompile;
+    `noise` (N, n) given to the call replaces them (t2i_tf.pixel_serving.pixel_noise gives
+    the uniforms of a SavedModel's seed).
     """
 
     def __init__(self, model, method="greedy", beam_width=1, temperature=1.0):
@@ -78,9 +80,11 @@ class PixelCaptionSampler:
                 return model.generate(ids, mask, method, beam_width=beam_width)
         self._generate = jit.compile_method(model, generate)
 
-    def __call__(self, ids, mask, seed=0):
+    def __call__(self, ids, mask, seed=0, noise=None):
         args = [np.asarray(ids, np.int32), np.asarray(mask, bool)]
-        if self.method == "sample":
+        if self.method == "sample" and noise is not None:
+            args.append(np.asarray(noise, np.float32))
+        elif self.method == "sample":
             shape = (self.model.num_pixels, len(args[0]))
             args.append(np.random.default_rng(seed).random(shape, dtype=np.float32))
         out = self._generate(*args)

@@ -87,7 +87,7 @@ class AutoregressiveModel(keras.Model):
         return {**logs, "bits_per_dim": self.bits_tracker.result()}
 
     def generate(self, ids, mask, method="greedy", beam_width=1, temperature=1.0, seed=None,
-                 noise=None):
+                 noise=None, live_width=None):
         """Images for captions, the whole loop over the N pixels in one keras.ops.fori_loop.
 
         Args:
@@ -96,6 +96,8 @@ class AutoregressiveModel(keras.Model):
             `beam_width`, scoring beams by summed log-probability).
           seed: int or SeedGenerator for "sample"; None uses the model's generator.
           noise: optional (N, batch) uniforms for "sample", instead of drawing from seed.
+          live_width: optional int tensor <= beam_width for "beam": search that width in
+            beam_width slots (pixel_sampling.beam_search), one program for every width.
 
         Returns dict: images (batch, H, W) int32, log_prob (batch,) float32, the summed model
         log-probability of each image (temperature 1).
@@ -114,7 +116,7 @@ class AutoregressiveModel(keras.Model):
                                                      seed, temperature, noise)
         else:
             tokens, score = pixel_sampling.beam_search(self.next_pixel, state, length, start,
-                                                       beam_width)
+                                                       beam_width, live_width=live_width)
         return {"images": ops.reshape(tokens, (-1, *self.image_shape)), "log_prob": score}
 
     def get_config(self):
