@@ -17,7 +17,7 @@ from test_serve import request, start_server
 MODEL = os.path.join(ROOT, "models", "alignpixelrnn_mnist_captions")
 CAPTION = "the digit 3 is at the top of the digit 1 ."
 OTHER = "The digit 7 is on the LEFT of the zebra"
-# One image or two, of up to 16 words: 2 x 2 shapes to compile at start-up.
+# One image or two, of up to 16 words: 2 x 1 shapes to compile at start-up.
 LIMITS = ["--max_batch=2", "--max_words=16", "--max_caption_chars=200"]
 
 
@@ -87,6 +87,22 @@ def test_saved_model_cli_shows_and_runs_the_export(export_dir, shipped, tmp_path
     assert_same_drawing(out, want)
     # a binary model: black and white, some strokes (greedy's likeliest pixels are all black)
     assert 0 < want["images"].mean() < 128 and set(np.unique(want["images"])) == {0, 255}
+
+
+def test_the_defaults_are_stored_for_tf_serving(export_dir):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(export_dir, "1", "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    for name in ("serving_default", "from_ids"):
+        defaults = proto.meta_graphs[0].signature_def[name].defaults
+        stored = {"method": defaults["method"].string_val[0].decode(),
+                  "num_samples": defaults["num_samples"].int_val[0],
+                  "seed": defaults["seed"].int_val[0],
+                  "temperature": defaults["temperature"].float_val[0],
+                  "beam_width": defaults["beam_width"].int_val[0]}
+        assert stored == DEFAULTS
 
 
 @pytest.mark.parametrize("method, kw", [
