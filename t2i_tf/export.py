@@ -1,9 +1,13 @@
 """Exports a model as a TensorFlow SavedModel in TF Serving's versioned layout.
 
   python -m t2i_tf.export --model=aligndraw_mnist_captions --export_dir=exported/aligndraw
+  python -m t2i_tf.export --model=alignpixelrnn_mnist_captions --export_dir=exported/pixelrnn
   saved_model_cli show --all --dir exported/aligndraw/1
 
-writes DIR/VERSION/saved_model.pb and variables/ (signatures: t2i_tf/serving/saved_model.py),
+writes DIR/VERSION/saved_model.pb and variables/ (signatures: t2i_tf/serving/saved_model.py for
+DRAW and alignDRAW, t2i_tf/serving/pixel_saved_model.py for alignPixelRNN and alignPixelCNN,
+whose greedy, sampling and beam search run inside the graph), the captions tokenised in the
+graph as the model's training captions were,
 written under a temporary name and renamed into place; an existing version is refused.
 The export runs on the TensorFlow backend whichever backend trained the model (weights are
 backend-neutral): KERAS_BACKEND unset means tensorflow here; another value is refused.
@@ -14,7 +18,6 @@ Serve it with `python -m t2i_tf.serve --export_dir=DIR`, or with the official TF
 """
 
 import os
-import sys
 
 _BACKEND_ASKED = os.environ.get("KERAS_BACKEND") or None
 if _BACKEND_ASKED is None:
@@ -54,16 +57,10 @@ def main(argv):
     model = checkpoint.load_model(FLAGS.model)
     vocabulary = (checkpoint.load_vocabulary(FLAGS.model)
                   if saved_model.is_caption_model(model) else None)
-    text = checkpoint.load_text(FLAGS.model)
-    if vocabulary is not None and text.tokenizer != "whitespace":
-        # The graph splits on whitespace; a Treebank-tokenised (COCO) model needs its
-        # captions split beforehand, as t2i_tf.data.caption_text does.
-        print(f"note: {FLAGS.model} was trained on {text.tokenizer} tokens"
-              f"{' without colour words' if text.drop_colours else ''}; serving_default "
-              "splits on whitespace, so send captions already tokenised (' '.join("
-              "CaptionText.tokenize(caption))) or ids to from_ids", file=sys.stderr)
+    text = checkpoint.load_text(FLAGS.model)  # the graph tokenises captions the same way
     try:
-        path = saved_model.export(model, target, vocabulary, jit_compile=FLAGS.jit_compile)
+        path = saved_model.export(model, target, vocabulary, jit_compile=FLAGS.jit_compile,
+                                  text=text)
     except ValueError as e:  # a model without serving signatures
         raise cli.UsageError(f"{FLAGS.model}: {e}") from None
     print(path)

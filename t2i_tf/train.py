@@ -8,7 +8,11 @@ flags/coco_pixelrnn); another pair ends in one line. COCO is read from COCO's ow
 --data_dir (t2i_tf/data/coco.py): train{2014|2017} trains, the first val images validate.
 
 The backend is Keras's: KERAS_BACKEND=jax (the faster one on CPU and the one for GPU
-machines without TensorFlow) or tensorflow (the default). Interrupt with Ctrl-C and run the
+machines without TensorFlow) or tensorflow (the default). The pixel models train on jax when
+KERAS_BACKEND is unset and JAX is installed (and the strategy is not a TensorFlow one): their
+backward pass through 1,024 pixel steps peaks at 1,793 MiB at the paper's sizes on JAX
+against 9,624 MiB on TensorFlow, whose while loop keeps every step's intermediates
+(docs/PIXEL_MODELS.md, "The COCO commands on a CPU"). Interrupt with Ctrl-C and run the
 same command again to resume.
 
 Several devices: --strategy=mirrored (TensorFlow, the local GPUs), --strategy=multi_worker
@@ -140,10 +144,26 @@ def check_options(model, data):
                              "augmentations of --data=captioned_mnist")
 
 
+def _pick_backend():
+    """KERAS_BACKEND=jax for a pixel model when the user set none, Keras is not imported
+    yet, JAX is installed and the strategy runs on any backend (see the module docstring)."""
+    import importlib.util
+    import os
+    import sys
+
+    if (not registry.spec(FLAGS.model).pixel or os.environ.get("KERAS_BACKEND")
+            or "keras" in sys.modules or importlib.util.find_spec("jax") is None
+            or FLAGS.strategy not in ("none", "data_parallel")):  # (distribute imports Keras)
+        return
+    os.environ["KERAS_BACKEND"] = "jax"
+    print("note: training the pixel model on jax (KERAS_BACKEND=tensorflow to override)")
+
+
 def main(argv):
     del argv
     check_model_data(FLAGS.model, FLAGS.data)  # before the slow imports
     check_options(FLAGS.model, FLAGS.data)
+    _pick_backend()
     if FLAGS.strategy == "multi_worker" and FLAGS.max_wall_minutes is not None:
         raise cli.UsageError("--max_wall_minutes does not combine with --strategy=multi_worker "
                              "(the workers would stop at different steps)")

@@ -1,6 +1,6 @@
-"""benchmarks/speed.py, benchmarks/profile_step.py and benchmarks/tf_fit_idle.py run end to end on the smoke flagfile and
-print the JSON line their docs describe (the figures themselves are measurements, not
-asserted)."""
+"""benchmarks/speed.py, benchmarks/profile_step.py, benchmarks/tf_fit_idle.py and
+benchmarks/pixel_memory.py run end to end on the smoke flagfiles and print the JSON lines
+their docs describe (the figures themselves are measurements, not asserted)."""
 
 import json
 import os
@@ -48,3 +48,17 @@ def test_tf_fit_idle_times_fit_and_the_direct_train_function():
     assert len(out["direct_step_wall_cpu_s"]) == 2
     for wall, cpu in [*fits.values(), *quiet.values(), *out["direct_step_wall_cpu_s"]]:
         assert wall > 0 and cpu > 0
+
+
+def test_pixel_memory_reports_xlas_account_of_the_gradient():
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "pixel_memory.py"),
+                             "--flagfile=flags/smoke_pixelrnn", "--parts=compiled",
+                             "--lengths=4,8"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [r["caption_length"] for r in rows] == [4, 8]
+    for row in rows:
+        assert row["model"] == "align_pixel_rnn" and row["batch_size"] == 8
+        assert row["temp_mb"] > 0 and row["argument_mb"] > 0

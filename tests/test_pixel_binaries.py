@@ -4,8 +4,8 @@ sampling on the NumPy backend) -> evaluate (exact NLL, retrieval, SSIM, attentio
 one-line errors for pixel models on the wrong data and flags that do not fit (COCO:
 tests/test_coco_binaries.py).
 
-Runs on the JAX backend, which compiles the 1,024-step loops several times faster than
-TensorFlow's XLA on CPU. The helpers are those of tests/test_binaries.py.
+Runs on the JAX backend (train's own choice for a pixel model when KERAS_BACKEND is unset),
+which compiles the 1,024-step loops several times faster than TensorFlow's XLA on CPU. The helpers are those of tests/test_binaries.py.
 """
 
 import glob
@@ -26,9 +26,12 @@ CAPTIONS = ("the digit 3 is at the top of the digit 1 .",
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("smoke_pixelrnn"))
+    # KERAS_BACKEND unset: train picks jax for a pixel model itself.
     result = run("t2i_tf.train", "--flagfile=flags/smoke_pixelrnn", f"--workdir={folder}",
-                 backend="jax")
+                 backend=None)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "note: training the pixel model on jax" in result.stdout
+    assert "backend jax" in result.stdout
     return folder
 
 

@@ -461,15 +461,16 @@ def test_overload_is_429_and_503_and_sigterm_stops_the_server(export_dir):
 
 
 def test_serve_errors_are_one_line(tmp_path):
-    empty, both, unknown, pixel = run_batch(
+    empty, both, unknown, classifier = run_batch(
         "t2i_tf.serve", [f"--export_dir={tmp_path}"],
         [f"--export_dir={tmp_path}", "--model=draw_mnist"], ["--model=no_such_model"],
-        ["--model=alignpixelrnn_mnist_captions"])
+        ["--model=mnist_digit_classifier"])
     assert_one_line_error(empty, "holds no version")
     assert_one_line_error(both, "export_dir", "model")
     assert_one_line_error(unknown, "no_such_model")
-    # The pixel models have no serving signatures yet: --model says so and serves nothing.
-    assert_one_line_error(pixel, "alignpixelrnn_mnist_captions", "not yet for align_pixel_rnn")
+    # The digit classifier is no generative model (no config.json): --model says so in the
+    # exporter's words and serves nothing. (The pixel models export: test_pixel_export.py.)
+    assert_one_line_error(classifier, "config.json not found", "not a model folder")
 
 
 # The codec alone, without a server.

@@ -15,7 +15,7 @@ METHODS = ("greedy", "sample", "beam")
 
 
 def generate_pixels(model, ids, mask, method="greedy", beam_width=1, temperature=1.0,
-                    seed=None, noise=None):
+                    seed=None, noise=None, live_width=None):
     """Images for captions from a pixel model (AlignPixelRNN, AlignPixelCNN): the whole loop
     over the N pixels in one keras.ops.fori_loop of t2i_tf.sampling.step_samplers, over
     the model's `next_pixel` from its `generation_state`.
@@ -27,6 +27,8 @@ def generate_pixels(model, ids, mask, method="greedy", beam_width=1, temperature
         `beam_width`, scoring beams by summed log-probability).
       seed: int or SeedGenerator for "sample"; None uses the model's seed_generator.
       noise: optional (N, batch) uniforms for "sample", instead of drawing from seed.
+      live_width: optional int tensor <= beam_width for "beam": search that width in
+        beam_width slots (step_samplers.beam_search), one program for every width.
 
     Returns dict: images (batch, H, W) int32, log_prob (batch,) float32, the summed model
     log-probability of each image (temperature 1).
@@ -45,7 +47,7 @@ def generate_pixels(model, ids, mask, method="greedy", beam_width=1, temperature
                                                 temperature, noise)
     else:
         tokens, score = step_samplers.beam_search(model.next_pixel, state, length, start,
-                                                  beam_width)
+                                                  beam_width, live_width=live_width)
     return {"images": keras.ops.reshape(tokens, (-1, *model.image_shape)), "log_prob": score}
 
 
@@ -104,7 +106,9 @@ class PixelCaptionSampler:
     Calling it with (ids (n, L) int, mask (n, L) bool, seed) returns numpy arrays: images
     (n, H, W) int32 pixel values in [0, V) and log_prob (n,), each image's summed model
     log-probability. For "sample" the uniforms come from numpy's Generator seeded with
-    `seed` and enter the compiled function as an input, so a new seed does not recompile.
+    `seed` and enter the compiled function as an input, so a new seed does not recompile;
+    `noise` (N, n) given to the call replaces them (t2i_tf.serving.pixel_saved_model.pixel_noise gives
+    the uniforms of a SavedModel's seed).
     """
 
     def __init__(self, model, method="greedy", beam_width=1, temperature=1.0):
@@ -119,9 +123,11 @@ class PixelCaptionSampler:
                 return generate_pixels(model, ids, mask, method, beam_width=beam_width)
         self._generate = jit.compile_method(model, generate)
 
-    def __call__(self, ids, mask, seed=0):
+    def __call__(self, ids, mask, seed=0, noise=None):
         args = [np.asarray(ids, np.int32), np.asarray(mask, bool)]
-        if self.method == "sample":
+        if self.method == "sample" and noise is not None:
+            args.append(np.asarray(noise, np.float32))
+        elif self.method == "sample":
             shape = (self.model.num_pixels, len(args[0]))
             args.append(np.random.default_rng(seed).random(shape, dtype=np.float32))
         out = self._generate(*args)

@@ -15,7 +15,8 @@ Each sampler runs its whole loop over `length` positions in one `keras.ops.fori_
 writing the chosen pixels into a preallocated (batch, length) buffer with
 `keras.ops.slice_update`; nothing loops in Python per position, at run time or at trace
 time. Code is keras.ops / keras.random only, so it traces under `jax.jit` and under
-`tf.function(jit_compile=True)` as long as batch, length, V and beam_width are Python ints.
+`tf.function(jit_compile=True)` as long as length, V and beam_width are Python ints (the
+batch may be unknown when TensorFlow traces, as in a SavedModel's signature).
 Call the samplers inside such a compiled function: in eager TensorFlow the while loop runs
 step by step.
 
@@ -41,7 +42,7 @@ def greedy(step_fn, state, length, start_token):
       tokens (batch, length) int32 and scores (batch,) float32, the summed log-probability.
     """
     token = _start_tokens(state, start_token)
-    batch = token.shape[0]
+    batch = ops.shape(token)[0]
 
     def body(i, carry):
         state, token, tokens, score = carry
@@ -89,7 +90,7 @@ def ancestral(step_fn, state, length, start_token, seed, temperature=1.0, noise=
     if isinstance(temperature, (int, float)) and not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     token = _start_tokens(state, start_token)
-    batch = token.shape[0]
+    batch = ops.shape(token)[0]
     if noise is None:
         noise = keras.random.uniform((length, batch), seed=seed)
     noise = ops.cast(noise, "float32")
@@ -115,7 +116,8 @@ def ancestral(step_fn, state, length, start_token, seed, temperature=1.0, noise=
     return tokens, score
 
 
-def beam_search(step_fn, state, length, start_token, beam_width, return_all_beams=False):
+def beam_search(step_fn, state, length, start_token, beam_width, return_all_beams=False,
+                live_width=None):
     """Keeps the beam_width sequences of highest summed log-probability at every position.
 
     The state is tiled to (batch * beam_width, ...), the beams of batch item b in rows
@@ -136,6 +138,13 @@ def beam_search(step_fn, state, length, start_token, beam_width, return_all_beam
     beam_width larger than the number of distinct sequences leaves -inf beams at the end.
     With beam_width 1 this is greedy.
 
+    live_width (a scalar int tensor, 1 <= live_width <= beam_width) runs a beam search of
+    that width in beam_width slots: after every step the slots from live_width on get score
+    -inf, so they never win a place again. top_k ranks the candidates of the live beams as
+    a search of width live_width does (ties to the lower index, and the live beams come
+    first), so the tokens and scores are that search's; a compiled caller (the SavedModel
+    of t2i_tf/serving/pixel_saved_model.py) thus serves every width up to beam_width with one program.
+
     Args:
       step_fn: (state, token (batch * beam_width,), position) ->
         (logits (batch * beam_width, V), new_state).
@@ -144,6 +153,7 @@ def beam_search(step_fn, state, length, start_token, beam_width, return_all_beam
       start_token: int or (batch,) int tensor, the token fed at position 0.
       beam_width: Python int >= 1.
       return_all_beams: also return every beam, sorted by score.
+      live_width: optional int tensor, the width searched in the beam_width slots (above).
 
     Returns:
       tokens (batch, length) int32 and scores (batch,) float32 of the best beam; with
@@ -154,10 +164,11 @@ def beam_search(step_fn, state, length, start_token, beam_width, return_all_beam
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
     k = beam_width
     token = _start_tokens(state, start_token)
-    batch = token.shape[0]
+    batch = ops.shape(token)[0]
     state = tree.map_structure(lambda x: ops.repeat(x, k, axis=0), state)  # (batch * k, ...)
     token = ops.repeat(token, k, axis=0)  # (batch * k,)
     first = ops.arange(batch, dtype="int32")[:, None] * k  # (batch, 1), row of beam 0
+    live = None if live_width is None else ops.arange(k)[None, :] < live_width  # (1, k)
 
     def body(i, carry):
         state, token, beams, scores = carry
@@ -167,6 +178,8 @@ def beam_search(step_fn, state, length, start_token, beam_width, return_all_beam
         log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)  # (batch * k, V)
         candidates = scores[:, :, None] + ops.reshape(log_probs, (batch, k, vocab))
         scores, best = ops.top_k(ops.reshape(candidates, (batch, k * vocab)), k)  # (batch, k)
+        if live is not None:
+            scores = ops.where(live, scores, float("-inf"))
         best = ops.cast(best, "int32")
         parent, token = best // vocab, best % vocab  # (batch, k) each
         rows = ops.reshape(first + parent, (batch * k,))
@@ -191,7 +204,7 @@ def _start_tokens(state, start_token):
     start_token = ops.cast(ops.convert_to_tensor(start_token), "int32")
     if len(start_token.shape) == 1:
         return start_token
-    batch = tree.flatten(state)[0].shape[0]
+    batch = ops.shape(tree.flatten(state)[0])[0]
     return ops.broadcast_to(start_token, (batch,))
 
 

@@ -137,7 +137,9 @@ class ServedModel:
 
     Attributes: version (int), signatures ({name: rest_codec.Signature}), signature_defs
     (the SignatureDef protos, for the metadata), vocabulary (the caption model's
-    Vocabulary from assets.extra/vocabulary.json, or None).
+    Vocabulary from assets.extra/vocabulary.json, or None), tokenize (caption -> tokens,
+    the model's training tokenisation from assets.extra/text.json; captioned MNIST's
+    whitespace split for an export without it).
     """
 
     def __init__(self, export_dir):
@@ -160,6 +162,7 @@ class ServedModel:
                 {k: _tensor_info(k, v) for k, v in sig.outputs.items()},
                 {k: tf.make_ndarray(v) for k, v in sig.defaults.items()})
         self.vocabulary = _read_vocabulary(path)
+        self.tokenize = _read_tokenizer(path)
         self._loaded = tf.saved_model.load(path)
         self._functions = {k: self._loaded.signatures[k] for k in self.signatures}
         self._tf = tf
@@ -219,9 +222,27 @@ def _read_vocabulary(path):
         raise ServingError(f"{path}/assets.extra/vocabulary.json is unreadable: {e}") from None
 
 
-def check_limits(request, limits, vocabulary=None):
+def _read_tokenizer(path):
+    text_path = os.path.join(path, "assets.extra", "text.json")
+    try:
+        with open(text_path) as f:
+            stored = f.read()
+    except FileNotFoundError:
+        return caption_input.tokenize
+    except OSError as e:
+        raise ServingError(f"{text_path} is unreadable: {e.strerror}") from None
+    from t2i_tf.data import caption_text
+
+    try:
+        return caption_text.CaptionText.from_json(stored).tokenize
+    except (ValueError, TypeError) as e:
+        raise ServingError(f"{text_path} is not a valid text config: {e}") from None
+
+
+def check_limits(request, limits, vocabulary=None, tokenize=caption_input.tokenize):
     """Refuses (RequestError) a request over the limits or with a caption that `sample`
-    refuses (caption_input.caption_problem: no word, too long, no word in `vocabulary`)."""
+    refuses (caption_input.caption_problem on the tokens of `tokenize`, the model's
+    tokenisation: no word, too long, no word in `vocabulary`)."""
     inputs = request.signature.inputs
     rows = None
     for key, info in inputs.items():
@@ -243,20 +264,20 @@ def check_limits(request, limits, vocabulary=None):
             f"over this server's limit of {limits.max_batch} (--max_batch)")
     for key, info in inputs.items():
         value = request.inputs[key]
-        if info.is_string:
+        if info.is_string and key == "captions":  # not a pixel model's method
             for i, raw in enumerate(np.ravel(value)):
-                _check_caption(raw, f"{key}[{i}]", limits, vocabulary)
+                _check_caption(raw, f"{key}[{i}]", limits, vocabulary, tokenize)
         elif key == "ids" and value.ndim == 2 and value.shape[1] > limits.max_words:
             raise rest_codec.RequestError(f"ids has {value.shape[1]} columns, over the limit of "
                                           f"{limits.max_words} words (--max_words)")
 
 
-def _check_caption(raw, where, limits, vocabulary):
+def _check_caption(raw, where, limits, vocabulary, tokenize):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise rest_codec.RequestError(f"{where} is not UTF-8 text") from None
-    problem = caption_input.caption_problem(text, caption_input.tokenize(text), vocabulary,
+    problem = caption_input.caption_problem(text, tokenize(text), vocabulary,
                                             limits.max_caption_chars, limits.max_words)
     if problem and "over the limit" in problem:
         problem += " (--max_caption_chars, --max_words)"
@@ -361,7 +382,8 @@ class _Handlers:
             return _error(400, f"JSON Parse error: {e}")
         try:
             predict_request = rest_codec.parse_predict(parsed, self.model.signatures)
-            check_limits(predict_request, self.limits, self.model.vocabulary)
+            check_limits(predict_request, self.limits, self.model.vocabulary,
+                         self.model.tokenize)
         except rest_codec.RequestError as e:
             return _error(400, str(e))
         if self.admitted >= self.admission.max_queue:

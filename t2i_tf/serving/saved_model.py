@@ -24,14 +24,15 @@ and drawing(num_samples, seed, temperature) -> canvases_png and windows. A model
 attention (draw_mnist_noattn) writes the whole canvas: its drawing has no windows.
 At temperature 1 the drawing's last canvas is serving_default's image for the same seed.
 
-Tokenisation in the graph is captioned MNIST's (t2i_tf.data.caption_input.tokenize): lower
-case, split on whitespace (the Unicode spaces that Python's str.split knows are turned into
-ASCII spaces first, so both split alike), each token looked up in the model's vocabulary,
-unknown tokens (and the literal "<pad>") to <unk>, padded to the longest caption of the
-batch. A caption with no token, an id outside the vocabulary or num_samples < 1 is refused
+Tokenisation in the graph is the one the model was trained with (its text.json:
+t2i_tf.data.graph_tokenizer runs captioned MNIST's lower-cased whitespace split, or COCO's
+lower-cased nltk Treebank tokens with colour words dropped if training dropped them, as
+TensorFlow string ops), each token looked up in the model's vocabulary, unknown tokens (and
+the literal "<pad>") to <unk>, padded to the longest caption of the batch. A caption with no token, an id outside the vocabulary or num_samples < 1 is refused
 (InvalidArgumentError). The export also writes the vocabulary to
 assets.extra/vocabulary.json (VOCABULARY_FILE), where t2i_tf.serve reads it to refuse a
-caption with no known word, as `sample` does (caption_input.caption_problem).
+caption with no known word, as `sample` does (caption_input.caption_problem), and the
+tokenisation to assets.extra/text.json (TEXT_FILE), whose tokeniser the server checks with.
 
 The noise. Sample j of every caption draws eps_j = tf.random.stateless_normal((T, z_dim),
 seed=[seed, j], alg="philox"): a pure function of (seed, j), independent of the other rows
@@ -61,6 +62,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from t2i_tf.data import caption_text, graph_tokenizer
 from t2i_tf.data.vocabulary import PAD_ID, UNK_ID
 from t2i_tf.models import registry
 
@@ -72,9 +74,7 @@ DRAWING = "drawing"
 MODEL_INFO = os.path.join("assets.extra", "t2i_tf_model.json")
 
 VOCABULARY_FILE = os.path.join("assets.extra", "vocabulary.json")  # in a version folder
-# The whitespace of Python's str.split that tf.strings.split (ASCII whitespace) lacks.
-UNICODE_SPACES = (r"[\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
-                  r"\x{205f}\x{3000}]")
+TEXT_FILE = os.path.join("assets.extra", "text.json")  # the CaptionText, in a version folder
 
 _NUM_SAMPLES = tf.TensorSpec((), tf.int32, name="num_samples")
 _SEED = tf.TensorSpec((), tf.int32, name="seed")
@@ -241,6 +241,20 @@ def _scale_noise(eps, temperature):
         return eps * temperature
 
 
+def id_checks(ids, mask, vocab_size):
+    """The assertions on a call's ids and mask (n, L): the same shape, a word in every
+    caption, every id in [0, vocab_size)."""
+    lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # (n,)
+    return [
+        tf.debugging.assert_equal(tf.shape(ids), tf.shape(mask),
+                                  message="ids and mask differ in shape"),
+        tf.debugging.assert_positive(lengths, message="a caption has no word"),
+        # XLA's gather clamps an id out of range instead of failing: refuse it here.
+        tf.debugging.assert_non_negative(ids, message="an id is negative"),
+        tf.debugging.assert_less(ids, vocab_size, message="an id is outside the vocabulary"),
+    ]
+
+
 class CaptionServingModule(tf.Module):
     """The serving signatures of an alignDRAW-family model (see the module docstring).
 
@@ -248,18 +262,15 @@ class CaptionServingModule(tf.Module):
       model: a built AlignDraw on the TensorFlow backend.
       vocabulary: its t2i_tf.data.vocabulary.Vocabulary.
       jit_compile: run the model under XLA (see _Generator).
+      text: its t2i_tf.data.caption_text.CaptionText (how its captions were tokenised).
     """
 
-    def __init__(self, model, vocabulary, jit_compile=True, name=None):
+    def __init__(self, model, vocabulary, jit_compile=True, text=caption_text.WHITESPACE,
+                 name=None):
         super().__init__(name=name)
         self.model = model
         self.model_variables = tracked_variables(model)
-        words = vocabulary.tokens[UNK_ID + 1:]
-        self.table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(words, tf.string),
-                tf.range(UNK_ID + 1, UNK_ID + 1 + len(words), dtype=tf.int32)),
-            default_value=UNK_ID)
+        self.caption_ids = graph_tokenizer.CaptionIds(vocabulary, text)
         self.generator = _Generator(model, jit_compile)
         one, zero, unit = tf.constant(1), tf.constant(0), tf.constant(1.0)  # the defaults
         captions_spec = tf.TensorSpec((None,), tf.string, name="captions")
@@ -291,25 +302,11 @@ class CaptionServingModule(tf.Module):
 
     def tokenize(self, captions):
         """captions (n,) -> ids int32 (n, L), mask bool (n, L), L the longest caption."""
-        captions = tf.strings.regex_replace(captions, UNICODE_SPACES, " ")
-        tokens = tf.strings.split(tf.strings.lower(captions, encoding="utf-8"))  # ragged
-        ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
-        mask = tf.ones_like(ids, dtype=tf.bool)
-        return ids.to_tensor(default_value=PAD_ID), mask.to_tensor(default_value=False)
+        return self.caption_ids(captions)
 
     def _inputs(self, ids, mask, num_samples, seed):
         """Checks ids and mask; returns (eps (T, n k, z), ids and mask repeated (n k, L))."""
-        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # (n,)
-        checks = [
-            tf.debugging.assert_equal(tf.shape(ids), tf.shape(mask),
-                                      message="ids and mask differ in shape"),
-            tf.debugging.assert_positive(lengths, message="a caption has no word"),
-            # XLA's gather clamps an id out of range instead of failing: refuse it here.
-            tf.debugging.assert_non_negative(ids, message="an id is negative"),
-            tf.debugging.assert_less(ids, self.model.encoder.vocab_size,
-                                     message="an id is outside the vocabulary"),
-        ]
-        with tf.control_dependencies(checks):
+        with tf.control_dependencies(id_checks(ids, mask, self.model.encoder.vocab_size)):
             num_samples = _assert_positive_samples(num_samples)
         model = self.model
         eps = prior_noise(model.steps, model.z_dim, tf.shape(ids)[0], num_samples, seed)
@@ -349,24 +346,31 @@ class PriorServingModule(tf.Module):
         return {SERVING_DEFAULT: self.serving_default, DRAWING: self.drawing}
 
 
-def serving_module(model, vocabulary=None, jit_compile=True):
-    """The tf.Module to save for `model` (a caption model needs its vocabulary).
+def serving_module(model, vocabulary=None, jit_compile=True, text=caption_text.WHITESPACE):
+    """The tf.Module to save for `model` (a caption model needs its vocabulary; `text` is
+    how its captions were tokenised). The pixel models' module is
+    t2i_tf.serving.pixel_saved_model.PixelServingModule.
 
     Raises:
-      ValueError: a model outside the DRAW family (the pixel models have no signatures
-        here yet), or a caption model without its vocabulary.
+      ValueError: a model that is neither of the DRAW family nor a pixel model, or a
+        caption model without its vocabulary.
     """
-    if registry.spec_of(model).family != registry.VARIATIONAL:
-        raise ValueError(f"export has serving signatures for draw and align_draw models, "
-                         f"not yet for {model.registry_name}")
+    name = getattr(model, "registry_name", type(model).__name__)
+    if name not in registry.MODELS:
+        raise ValueError(f"export has no serving signatures for {name} models")
+    pixel = registry.spec(name).pixel
     if not is_caption_model(model):
         return PriorServingModule(model, jit_compile)
     if vocabulary is None:
         raise ValueError("a caption model needs its vocabulary")
-    return CaptionServingModule(model, vocabulary, jit_compile)
+    if pixel:
+        from t2i_tf.serving import pixel_saved_model
+
+        return pixel_saved_model.PixelServingModule(model, vocabulary, jit_compile, text)
+    return CaptionServingModule(model, vocabulary, jit_compile, text)
 
 
-def export(model, version_dir, vocabulary=None, jit_compile=True):
+def export(model, version_dir, vocabulary=None, jit_compile=True, text=caption_text.WHITESPACE):
     """Writes the SavedModel of `model` to version_dir (e.g. DIR/1, TF Serving's layout).
 
     The SavedModel is written beside it under a temporary name and renamed into place, so
@@ -380,7 +384,7 @@ def export(model, version_dir, vocabulary=None, jit_compile=True):
         raise FileExistsError(f"{version_dir} exists; export to a new version")
     parent = os.path.dirname(version_dir)
     os.makedirs(parent, exist_ok=True)
-    module = serving_module(model, vocabulary, jit_compile)
+    module = serving_module(model, vocabulary, jit_compile, text)
     # A dot-name: TF Serving only loads versions whose folder name is a number.
     tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-export-")
     umask = os.umask(0)
@@ -392,6 +396,8 @@ def export(model, version_dir, vocabulary=None, jit_compile=True):
             os.makedirs(os.path.join(tmp, os.path.dirname(VOCABULARY_FILE)), exist_ok=True)
             with open(os.path.join(tmp, VOCABULARY_FILE), "w") as f:
                 f.write(vocabulary.to_json())
+            with open(os.path.join(tmp, TEXT_FILE), "w") as f:
+                f.write(text.to_json())
         os.makedirs(os.path.join(tmp, os.path.dirname(MODEL_INFO)), exist_ok=True)
         with open(os.path.join(tmp, MODEL_INFO), "w") as f:
             json.dump(model_info(model, vocabulary), f, indent=1)
@@ -405,7 +411,12 @@ def export(model, version_dir, vocabulary=None, jit_compile=True):
 def model_info(model, vocabulary=None):
     """What export writes to VERSION/assets.extra/t2i_tf_model.json: the model's registry
     name, steps T, image_shape, write_n (None without attention) and vocabulary (its tokens
-    in id order, None for a prior model)."""
+    in id order, None for a prior model); a pixel model's (t2i_tf.serving.pixel_saved_model.model_info)
+    has steps and write_n None and adds levels and the generation methods."""
+    if registry.spec_of(model).pixel:
+        from t2i_tf.serving import pixel_saved_model
+
+        return pixel_saved_model.model_info(model, vocabulary)
     attention = model.cell.attention
     return {"model": getattr(model, "registry_name", type(model).__name__),
             "steps": int(model.steps), "image_shape": list(model.image_shape),
@@ -413,12 +424,11 @@ def model_info(model, vocabulary=None):
             "vocabulary": list(vocabulary.tokens) if vocabulary is not None else None}
 
 
-def encode_captions(vocabulary, captions):
-    """The in-graph tokenisation in Python: ids int32 (n, L), mask bool (n, L)."""
-    from t2i_tf.data import caption_input
-
+def encode_captions(vocabulary, captions, text=caption_text.WHITESPACE):
+    """The in-graph tokenisation in Python (text.tokenize, as in training): ids int32
+    (n, L), mask bool (n, L)."""
     id_lists = [[UNK_ID if i == PAD_ID else i
-                 for i in vocabulary.encode(caption_input.tokenize(c))] for c in captions]
+                 for i in vocabulary.encode(text.tokenize(c))] for c in captions]
     return vocabulary.pad_batch(id_lists)
 
 
