@@ -51,7 +51,7 @@ import tensorflow as tf
 from t2i_tf.data import caption_text, graph_tokenizer
 from t2i_tf.sampling import samplers
 from t2i_tf.sampling.samplers import METHODS
-from t2i_tf.serving import saved_model as serving_module
+from t2i_tf.serving import common
 
 DEFAULT_METHOD = "sample"
 DEFAULT_BEAM_WIDTH = 4
@@ -115,8 +115,8 @@ class _PixelGenerator(tf.Module):
         """(rows, length, ids, mask, noise) padded to the compiled shapes."""
         rows, length = tf.shape(ids)[0], tf.shape(ids)[1]
         if self.jit_compile:
-            extra = serving_module.next_power_of_two(rows) - rows
-            bucket = serving_module.next_power_of_two(tf.maximum(length, self.MIN_LENGTH))
+            extra = common.next_power_of_two(rows) - rows
+            bucket = common.next_power_of_two(tf.maximum(length, self.MIN_LENGTH))
             padding = [[0, extra], [0, bucket - length]]
             ids, mask = tf.pad(ids, padding), tf.pad(mask, padding)
             if noise is not None:
@@ -183,7 +183,7 @@ class PixelServingModule(tf.Module):
                  max_beam_width=MAX_BEAM_WIDTH, name=None):
         super().__init__(name=name)
         self.model = model
-        self.model_variables = serving_module.tracked_variables(model)
+        self.model_variables = common.tracked_variables(model)
         self.max_beam_width = max_beam_width
         self.caption_ids = graph_tokenizer.CaptionIds(vocabulary, text)
         self.generator = _PixelGenerator(model, jit_compile, max_beam_width)
@@ -211,12 +211,12 @@ class PixelServingModule(tf.Module):
         self.from_ids = from_ids
 
     def signatures(self):
-        return {serving_module.SERVING_DEFAULT: self.serving_default,
-                serving_module.FROM_IDS: self.from_ids}
+        return {common.SERVING_DEFAULT: self.serving_default,
+                common.FROM_IDS: self.from_ids}
 
     def generate(self, ids, mask, method, num_samples, seed, temperature, beam_width):
         """The signatures' body: checks, then the chosen method; a dict of the outputs."""
-        checks = serving_module.id_checks(ids, mask, self.model.encoder.vocab_size)
+        checks = common.id_checks(ids, mask, self.model.encoder.vocab_size)
         with tf.control_dependencies(checks):
             index = _check_scalars(method, num_samples, temperature, beam_width,
                                    self.max_beam_width)
@@ -239,7 +239,7 @@ class PixelServingModule(tf.Module):
 
 
 def model_info(model, vocabulary=None, max_beam_width=MAX_BEAM_WIDTH):
-    """assets.extra/t2i_tf_model.json of a pixel model (serving_module.model_info's keys,
+    """assets.extra/t2i_tf_model.json of a pixel model (saved_model.model_info's keys,
     steps and write_n None, plus levels, methods and max_beam_width)."""
     return {"model": getattr(model, "registry_name", type(model).__name__), "steps": None,
             "image_shape": list(model.image_shape), "write_n": None,
@@ -260,7 +260,7 @@ def reference_outputs(model, vocabulary, captions, method=DEFAULT_METHOD, num_sa
 
     from t2i_tf import jit
 
-    ids, mask = serving_module.encode_captions(vocabulary, captions, text)
+    ids, mask = common.encode_captions(vocabulary, captions, text)
     ids, mask = np.asarray(ids, np.int32), np.asarray(mask, bool)
     sampler = samplers.PixelCaptionSampler(model, method, beam_width, temperature)
     if method == "sample":

@@ -63,11 +63,10 @@ import numpy as np
 import tensorflow as tf
 
 from t2i_tf.data import caption_text, graph_tokenizer
-from t2i_tf.data.vocabulary import PAD_ID, UNK_ID
 from t2i_tf.models import registry
+from t2i_tf.serving.common import (FROM_IDS, SERVING_DEFAULT, encode_captions, id_checks,
+                                   next_power_of_two, tracked_variables)
 
-SERVING_DEFAULT = "serving_default"
-FROM_IDS = "from_ids"
 DRAWING = "drawing"
 # Beside the SavedModel, in the folder that SavedModel keeps for files the graph does not
 # load: what a client needs to show the model (the web page reads it; model_info).
@@ -105,27 +104,8 @@ def to_uint8(canvas):
     return tf.cast(tf.round(tf.clip_by_value(canvas, 0.0, 1.0) * 255.0), tf.uint8)
 
 
-def tracked_variables(model):
-    """The model's tf.Variables, for a tf.Module to track.
-
-    Tracking the Keras model alone saves a SavedModel that tf.saved_model.load reads but
-    the TF1 loader (saved_model_cli run, TF Serving) cannot: its graph reads variables
-    that no restore op creates. Tracking the tf.Variables under the Keras variables (as
-    keras.export.ExportArchive does) fixes that.
-    """
-    return [v.value for v in model.weights]
-
-
 def is_caption_model(model):
     return registry.spec_of(model).captioned
-
-
-def next_power_of_two(n):
-    """The smallest power of two >= n, for int32 n >= 1 (a tensor)."""
-    m = n - 1
-    for shift in (1, 2, 4, 8, 16):
-        m = tf.bitwise.bitwise_or(m, tf.bitwise.right_shift(m, shift))
-    return m + 1
 
 
 class _Generator(tf.Module):
@@ -239,20 +219,6 @@ def _scale_noise(eps, temperature):
     check = tf.debugging.Assert(ok, ["temperature must be a finite number >= 0"])
     with tf.control_dependencies([check]):
         return eps * temperature
-
-
-def id_checks(ids, mask, vocab_size):
-    """The assertions on a call's ids and mask (n, L): the same shape, a word in every
-    caption, every id in [0, vocab_size)."""
-    lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # (n,)
-    return [
-        tf.debugging.assert_equal(tf.shape(ids), tf.shape(mask),
-                                  message="ids and mask differ in shape"),
-        tf.debugging.assert_positive(lengths, message="a caption has no word"),
-        # XLA's gather clamps an id out of range instead of failing: refuse it here.
-        tf.debugging.assert_non_negative(ids, message="an id is negative"),
-        tf.debugging.assert_less(ids, vocab_size, message="an id is outside the vocabulary"),
-    ]
 
 
 class CaptionServingModule(tf.Module):
@@ -422,14 +388,6 @@ def model_info(model, vocabulary=None):
             "steps": int(model.steps), "image_shape": list(model.image_shape),
             "write_n": int(model.cell.write_n) if attention else None,
             "vocabulary": list(vocabulary.tokens) if vocabulary is not None else None}
-
-
-def encode_captions(vocabulary, captions, text=caption_text.WHITESPACE):
-    """The in-graph tokenisation in Python (text.tokenize, as in training): ids int32
-    (n, L), mask bool (n, L)."""
-    id_lists = [[UNK_ID if i == PAD_ID else i
-                 for i in vocabulary.encode(text.tokenize(c))] for c in captions]
-    return vocabulary.pad_batch(id_lists)
 
 
 def _reference_generate(model, seed, num_samples, captions, vocabulary, ids, mask,
