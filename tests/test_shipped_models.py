@@ -10,7 +10,7 @@ skipped. The outputs are computed in a subprocess on Keras's NumPy backend (the 
 `sample`, and the fastest one for these few small calls: seconds, where TensorFlow's eager
 ops take a minute). To write them anew, on purpose only (a model re-shipped):
 
-  KERAS_BACKEND=numpy python tests/test_shipped_models.py --write
+  KERAS_BACKEND=numpy PYTHONPATH=. python tests/test_shipped_models.py --write
 """
 
 import hashlib

@@ -28,6 +28,7 @@ import time
 from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 BEGIN, END = "<!-- make_results:begin -->", "<!-- make_results:end -->"
 CAPTION_METRICS = "elbo,iw_nll,retrieval,ssim,attention,nearest,captions"
 PIXEL_METRICS = "nll,retrieval,ssim,attention,nearest,captions"
@@ -387,13 +388,16 @@ def attention_table(results):
 
 
 def curve_table(models, models_dir, every=1000):
-    """Validation bound during training, from each shipped model's training_curve.jsonl."""
+    """Validation bound during training, from each shipped model's training_curve.jsonl and
+    the runs its weights started from (earlier_curve.jsonl; steps counted from the first
+    run's start). A cell holds the record nearest its step, within half a column."""
+    from t2i_tf.training import checkpoint
+
     curves = {}
     for model in models:
-        path = os.path.join(models_dir, model, "training_curve.jsonl")
-        if os.path.exists(path):
-            with open(path) as f:
-                curves[model] = [json.loads(line) for line in f if line.strip()]
+        folder = os.path.join(models_dir, model)
+        if os.path.exists(os.path.join(folder, checkpoint.TRAINING_CURVE)):
+            curves[model] = checkpoint.full_curve(folder, checkpoint.TRAINING_CURVE)
     if not curves:
         return []
     last_step = max(curve[-1]["step"] for curve in curves.values())
@@ -402,7 +406,12 @@ def curve_table(models, models_dir, every=1000):
              "| --- |" + " ---: |" * (len(milestones) + 1)]
     for model, curve in curves.items():
         at = {r["step"]: r["valid/loss"] for r in curve}  # a resumed step: the later record
-        cells = [f"{at[m]:.1f}" if m in at else "" for m in milestones]
+
+        def cell(m):
+            near = min(at, key=lambda step: (abs(step - m), -step))
+            return f"{at[near]:.1f}" if abs(near - m) <= every // 2 else ""
+
+        cells = [cell(m) for m in milestones]
         end = curve[-1]
         cells.append(f"{end['valid/loss']:.1f} ({end['step']:,}, {end['wall_s'] / 3600:.1f} h)")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
@@ -480,7 +489,8 @@ def render(results):
     if curves:
         parts += ["### Validation bound during training", "",
                   "Negative ELBO in nats on the first 1,000 validation examples, by training "
-                  "step (models/NAME/training_curve.jsonl, written by the training run).", "",
+                  "step (models/NAME/training_curve.jsonl, written by the training run, after the "
+                  "runs its weights started from: earlier_curve.jsonl).", "",
                   *curves, ""]
     curves = curve_table([m for m in models if "pixel" in m], models_dir)
     if curves:
@@ -507,7 +517,6 @@ def write_tables(results):
 
 def main(argv):
     del argv
-    sys.path.insert(0, ROOT)
     from t2i_tf.training import checkpoint
 
     unknown = set(FLAGS.full) - {*FULL_PARTS, "all"}
