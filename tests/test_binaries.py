@@ -131,7 +131,7 @@ def test_train_without_xla_on_tensorflow(tmp_path):
     assert [r["step"] for r in records(str(tmp_path))] == [2]
 
 
-SHIPPED_COPIES = ("draw_mnist_noattn", "draw_mnist")
+SHIPPED_COPIES = ("noaligndraw_mnist_captions", "draw_mnist")
 TEMPERATURES = ("inf", "1e40", "nan", "-1")  # absurd values of sample's --temperature
 
 
@@ -156,7 +156,7 @@ def stops(workdir, align_workdir, tmp_path_factory):
     (corrupt / "binarized_mnist").mkdir(parents=True)
     (corrupt / "binarized_mnist" / "binarized_mnist_test.amat.gz").write_bytes(b"not gzip at all")
     (tmp / "empty").mkdir()
-    # A model shipped without its training state (draw_mnist_noattn) and one shipped with
+    # A model shipped without its training state (noaligndraw_mnist_captions) and one with
     # it (draw_mnist, whose checkpoint belongs to other flags than flags/smoke's).
     copies = {name: str(tmp / name) for name in SHIPPED_COPIES}
     for name, copy in copies.items():
@@ -169,7 +169,7 @@ def stops(workdir, align_workdir, tmp_path_factory):
             "missing data": ([smoke, f"--workdir={tmp / 'empty'}"],
                              {"T2I_DATA_DIR": str(tmp / "empty")}),
             "unwritable": [smoke, f"--workdir={blocker}/sub"],
-            "bare model": [smoke, f"--workdir={copies['draw_mnist_noattn']}"],
+            "bare model": [smoke, f"--workdir={copies['noaligndraw_mnist_captions']}"],
             "model with state": [smoke, f"--workdir={copies['draw_mnist']}"],
             "shipped": [smoke, "--workdir=models/draw_mnist"],
         },

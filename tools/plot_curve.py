@@ -17,17 +17,9 @@ from xml.sax.saxutils import escape
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags  # noqa: E402
+import argparse  # noqa: E402  (not absl: tests import this module beside the binaries)
 
 from t2i_tf.training import checkpoint  # noqa: E402
-
-FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("curve", [], "MODEL[:PAPER_NATS]; repeat for several models.")
-flags.DEFINE_string("out", None, "The SVG file to write.", required=True)
-flags.DEFINE_string("metric", "valid/loss", "The record field on the y axis.")
-flags.DEFINE_integer("batch_size", 100, "Images per training step.")
-flags.DEFINE_integer("epoch_size", 50000, "Training images per epoch.")
-flags.DEFINE_string("title", "negative variational bound on validation (nats)", "Title.")
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 PANEL_W, PANEL_H, MARGIN = 420, 280, 55
@@ -110,16 +102,26 @@ def render(curves, title, metric_label="nats"):
     return "\n".join(out) + "\n"
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise SystemExit(f"error: unexpected argument {argv[1]!r}")
-    if not FLAGS.curve:
-        raise SystemExit("error: give at least one --curve=MODEL[:PAPER_NATS]")
-    curves = [read_curve(spec, FLAGS.metric, FLAGS.batch_size, FLAGS.epoch_size)
-              for spec in FLAGS.curve]
-    checkpoint.atomic_write_text(FLAGS.out, render(curves, FLAGS.title))
-    print(f"wrote {FLAGS.out}")
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--curve", action="append", default=[],
+                        help="MODEL[:PAPER_NATS]; repeat for several models")
+    parser.add_argument("--out", required=True, help="the SVG file to write")
+    parser.add_argument("--metric", default="valid/loss", help="the record field on the y axis")
+    parser.add_argument("--batch_size", type=int, default=100, help="images per training step")
+    parser.add_argument("--epoch_size", type=int, default=50000, help="training images per epoch")
+    parser.add_argument("--title", default="negative variational bound on validation (nats)")
+    args = parser.parse_args()
+    if not args.curve:
+        parser.error("give at least one --curve=MODEL[:PAPER_NATS]")
+    try:
+        curves = [read_curve(spec, args.metric, args.batch_size, args.epoch_size)
+                  for spec in args.curve]
+    except (checkpoint.CheckpointError, ValueError) as e:
+        parser.error(str(e))
+    checkpoint.atomic_write_text(args.out, render(curves, args.title))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    main()
