@@ -1,6 +1,7 @@
-"""Every shipped model (models/NAME) loads its weights and draws, with fixed inputs, exactly
-the numbers stored in tests/data/shipped_outputs.npz: a guard that code moves and refactors
-change no model's behaviour.
+"""Every shipped model (models/NAME) loads its weights and draws, with fixed inputs, the
+numbers stored in tests/data/shipped_outputs.npz: a guard that code moves and refactors
+change no model's behaviour. Floats agree to a relative 1e-5 (another CPU's BLAS kernels
+may round sums differently), everything else exactly.
 
 DRAW models draw from fixed NumPy noise and score their own drawings (the variational bound's
 terms); the pixel models score fixed images (exact -log p(x | y)) and draw the first PIXELS
@@ -128,7 +129,13 @@ def test_shipped_model_draws_as_stored(name, reference, computed):
     assert sorted(got) == sorted(expected)
     assert str(got[f"{name}/weights_sha256"]) == str(expected[f"{name}/weights_sha256"])
     for key in sorted(expected):
-        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+        if np.issubdtype(expected[key].dtype, np.floating):
+            # Float sums may round differently on another CPU's BLAS kernels (the stored
+            # values come from one machine); a change of behaviour moves them far more.
+            np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-5,
+                                       err_msg=key)
+        else:  # drawn pixels, digests: exactly
+            np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
 
 
 def test_every_shipped_model_is_guarded():
