@@ -81,6 +81,11 @@ def scrub(browser, step):
     assert browser.evaluate("document.getElementById('player').dataset.step") == str(step)
 
 
+def visible(browser, element):
+    return browser.evaluate(f"getComputedStyle(document.getElementById('{element}')).display "
+                            "!== 'none'")
+
+
 def focus_word(browser, sample=0):
     return browser.evaluate(f"[...document.querySelectorAll('#samples-grid .words')[{sample}]"
                             ".children].findIndex(e => e.classList.contains('focus'))")
@@ -139,6 +144,7 @@ def test_page_draws_the_caption_step_by_step(browser, page_url):
         "aligndraw_mnist_captions")
     vocabulary = browser.evaluate("document.getElementById('vocabulary').textContent").split()
     assert "digit" in vocabulary and "top" in vocabulary and "<unk>" not in vocabulary
+    assert not visible(browser, "method-row")  # the pixel models' field
     assert draw(browser, caption=CAPTION) == "playing"
     browser.wait_for(f"{STATE} === 'done'", timeout_s=60)
     assert browser.evaluate("document.getElementById('error').hidden")
@@ -243,11 +249,12 @@ def test_pixel_page_fills_the_image_row_by_row(browser, pixel_page_url):
     assert open_page(browser, pixel_page_url) == "idle"
     assert "row by row" in browser.evaluate("document.getElementById('model-about').textContent")
     assert browser.evaluate("document.getElementById('method').value") == "sample"
-    assert not browser.evaluate("document.getElementById('method-row').hidden")
+    assert visible(browser, "method-row")
     assert draw(browser, caption=CAPTION, samples="2") == "playing"
     browser.wait_for(f"{STATE} === 'done'", timeout_s=60)
     assert browser.evaluate("document.getElementById('step-label').textContent") == (
         "row 32 of 32")
+    assert visible(browser, "legend-rows") and not visible(browser, "legend-canvases")
     final = browser.evaluate(f"{PIXELS}(0)")
     assert final["count"] == 2 and final["red"] > 0 and final["blank"] == 0, final
     assert final["top"] > 100 and final["bottom"] > 100, final  # a digit in each half

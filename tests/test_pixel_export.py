@@ -101,7 +101,7 @@ def test_the_defaults_are_stored_for_tf_serving(export_dir):
     proto = saved_model_pb2.SavedModel()
     with open(os.path.join(export_dir, "1", "saved_model.pb"), "rb") as f:
         proto.ParseFromString(f.read())
-    for name in ("serving_default", "from_ids"):
+    for name in ("serving_default", "from_ids", "drawing"):
         defaults = proto.meta_graphs[0].signature_def[name].defaults
         stored = {"method": defaults["method"].string_val[0].decode(),
                   "num_samples": defaults["num_samples"].int_val[0],

@@ -27,7 +27,7 @@ with row i * num_samples + j holding sample j of caption i, and
                                               averaged over the row's W pixels
   log_prob   float32 (n * num_samples,)       as above
 (saved_model.py's drawing gives the DRAW family's T steps; a pixel model's steps are its H
-image rows). greedy and beam are
+image rows). Greedy and beam are
 deterministic: their num_samples rows of a caption are one image repeated. Captions are
 tokenised as in training (t2i_tf.data.graph_tokenizer); a caption with no token, an id
 outside the vocabulary, num_samples < 1, an unknown method, a temperature that is not a
@@ -304,4 +304,3 @@ def reference_outputs(model, vocabulary, captions, method=DEFAULT_METHOD, num_sa
     scale = 255.0 / (model.levels - 1)
     return {"images": np.round(pixels * scale).astype(np.uint8), "log_prob": out["log_prob"],
             "attention": ops.convert_to_numpy(attention)}
-
