@@ -62,7 +62,8 @@ IMAGE = """((k, h, w) => {
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   const out = [];
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) out.push(d[(Math.floor((y + 0.5) * s) * c.width + Math.floor((x + 0.5) * s)) * 4]);
+    const row = Math.floor((y + 0.5) * s) * c.width;
+    for (let x = 0; x < w; x++) out.push(d[(row + Math.floor((x + 0.5) * s)) * 4]);
   }
   return out;
 })"""

@@ -2,9 +2,9 @@
 module: saved_model_cli shows and runs it, the reloaded SavedModel draws what the in-process
 sampler draws for every method (greedy, sample with a seed and a temperature, beam search of
 several widths) and its drawing signature (what the web page animates) the same sampled
-images as PNGs with each image row's mean attention, and `python -m t2i_tf.serve` answers a TF Serving predict with
-"method": "beam", "beam_width": 4 with the image that `python -m t2i_tf.sample --beam=4`
-draws for that caption."""
+images as PNGs with each image row's mean attention, and `python -m t2i_tf.serve` answers a
+TF Serving predict with "method": "beam", "beam_width": 4 with the image that
+`python -m t2i_tf.sample --beam=4` draws for that caption."""
 
 import os
 

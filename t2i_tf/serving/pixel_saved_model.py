@@ -61,7 +61,6 @@ from t2i_tf.data import caption_text, graph_tokenizer
 from t2i_tf.sampling import samplers
 from t2i_tf.sampling.samplers import METHODS
 from t2i_tf.serving import common
-from t2i_tf.serving.saved_model import DRAWING, film_strips
 
 DEFAULT_METHOD = "sample"
 DEFAULT_BEAM_WIDTH = 4
@@ -223,7 +222,7 @@ class PixelServingModule(tf.Module):
                     temperature=defaults[3], beam_width=defaults[4]):
             ids, mask = self.caption_ids(captions)
             out = self.generate(ids, mask, method, num_samples, seed, temperature, beam_width)
-            return {"image_png": film_strips(out["images"][None]),
+            return {"image_png": common.film_strips(out["images"][None]),
                     "attention": row_attention(out["attention"], model.image_shape),
                     "log_prob": out["log_prob"]}
 
@@ -233,7 +232,7 @@ class PixelServingModule(tf.Module):
 
     def signatures(self):
         return {common.SERVING_DEFAULT: self.serving_default,
-                common.FROM_IDS: self.from_ids, DRAWING: self.drawing}
+                common.FROM_IDS: self.from_ids, common.DRAWING: self.drawing}
 
     def generate(self, ids, mask, method, num_samples, seed, temperature, beam_width):
         """The signatures' body: checks, then the chosen method; a dict of the outputs."""

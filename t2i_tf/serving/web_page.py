@@ -30,7 +30,7 @@ import sys
 import numpy as np
 from aiohttp import web
 
-DRAWING = "drawing"  # serving_module.DRAWING (not imported: that module needs Keras)
+DRAWING = "drawing"  # serving.common.DRAWING (not imported: this module imports no export code)
 MODEL_INFO = os.path.join("assets.extra", "t2i_tf_model.json")  # serving_module.MODEL_INFO
 ROW_IMAGE = "image_png"  # the output of a drawing filled row by row (pixel_saved_model)
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
