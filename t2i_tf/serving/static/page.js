@@ -70,7 +70,6 @@ function showVocabulary(tokens) {
 // The form's values, checked; throws an Error whose message the page shows.
 function readForm() {
   const params = {};
-  const rows = page.info.draws === "rows";
   if (page.info.captions) {
     params.caption = $("caption").value.trim();
     if (tokenize(params.caption).length === 0) {
@@ -88,14 +87,13 @@ function readForm() {
   }
   params.n = Number(n);
   const temperature = $("temperature").value.trim();
-  if (!TEMPERATURE.test(temperature) || !Number.isFinite(Number(temperature))) {
-    throw new Error(`Temperature must be a number >= 0 (0.5 draws close to the prior's mean, ` +
-                    `1 samples the model's own prior), not "${temperature}".`);
-  }
-  params.temperature = Number(temperature);
-  if (rows && !(params.temperature > 0)) {
-    throw new Error(`Temperature must be a number > 0 (the softmax's: 1 samples the model's ` +
-                    `own distribution, lower draws its likelier pixels), not "${temperature}".`);
+  params.temperature = TEMPERATURE.test(temperature) ? Number(temperature) : NaN;
+  if (!Number.isFinite(params.temperature) || (pixelModel() && params.temperature === 0)) {
+    throw new Error(pixelModel() ?
+      `Temperature must be a number > 0 (the softmax's: 1 samples the model's own ` +
+      `distribution, lower draws its likelier pixels), not "${temperature}".` :
+      `Temperature must be a number >= 0 (0.5 draws close to the prior's mean, ` +
+      `1 samples the model's own prior), not "${temperature}".`);
   }
   if (page.info.methods) params.method = $("method").value;
   return params;
@@ -330,7 +328,7 @@ async function init() {
   }
   page.info = info;
   $("model-name").textContent = info.name;
-  const about = info.draws === "rows" ?
+  const about = pixelModel() ?
     [info.model, info.image_shape && `${info.image_shape.join(" x ")} pixels`,
      info.levels && `${info.levels} levels`, "drawn pixel by pixel, row by row"] :
     [info.model, info.steps && `${info.steps} steps`,
@@ -358,7 +356,7 @@ async function init() {
                                                                       m === "sample")));
     $("method-row").hidden = false;
   }
-  $(info.draws === "rows" ? "legend-canvases" : "legend-rows").hidden = true;
+  $(pixelModel() ? "legend-canvases" : "legend-rows").hidden = true;
   const asked = fillFromQuery();
   if (info.captions) renderTokens();
   $("form").hidden = false;
