@@ -3,12 +3,15 @@
 The shipped alignDRAW served by `python -m t2i_tf.serve --model=aligndraw_mnist_captions`
 (exported once, for the module): a caption typed and drawn, the canvas read back through
 JavaScript, the word lit at each step, an unknown word flagged, bad input answered with an
-error on the page, and the page's link drawing the same again. The page's other cases (a
-model without captions, a model without a drawing signature) run against a small stand-in
-server with the page's real routes. Skipped only when no chromium is installed.
+error on the page, and the page's link drawing the same again. The shipped alignPixelRNN
+served by `python -m t2i_tf.serve --model=alignpixelrnn_mnist_captions`: the image filled
+row by row, the finished canvas holding the served image's pixels, the word lit by each
+row's attention, and a greedy drawing from a link. The page's other cases (a model without
+captions, a model without a drawing signature) run against a small stand-in server with the
+page's real routes. Skipped only when no chromium is installed.
 
-PAGE_SCREENSHOT=docs/images/page.png pytest tests/test_page.py writes the screenshot that
-docs/PAGE.md shows.
+PAGE_SCREENSHOTS=docs/images pytest tests/test_page.py writes the screenshots that
+docs/PAGE.md shows (page.png, page_pixel.png).
 """
 
 import asyncio
@@ -27,32 +30,61 @@ import pytest
 
 from chromium import Browser, find_chromium
 from test_binaries import ROOT
-from test_serve import CAPTION, launch_server
+from test_serve import CAPTION, launch_server, request
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason=(
     "chromium is not installed (apt-get install -y chromium chromium-driver); the page's "
     "tests drive a real browser"))
 
 STATE = "document.body.dataset.state"
-# Over canvas k: grey pixels (the drawing) in its top and bottom halves, red ones (the window).
+# Over canvas k: grey pixels (the drawing) in its top and bottom halves, red ones (the window,
+# or a pixel model's current row), blank ones (a pixel model's rows not drawn yet: page.js's
+# BLANK).
 PIXELS = """((k) => {
   const c = document.querySelectorAll('#samples-grid canvas')[k];
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let top = 0, bottom = 0, red = 0, hash = 0;
+  let top = 0, bottom = 0, red = 0, blank = 0, hash = 0;
   for (let i = 0; i < d.length; i += 4) {
     const [r, g, b] = [d[i], d[i + 1], d[i + 2]];
     if (r === g && g === b && r > 128) { if (i / 4 < c.width * c.height / 2) top++; else bottom++; }
     if (r > 200 && g < 60 && b < 60) red++;
+    if (r === 70 && g === 80 && b === 100) blank++;
     hash = (hash * 31 + r + 7 * g + 13 * b) >>> 0;
   }
-  return {top, bottom, red, hash, count: document.querySelectorAll('#samples-grid canvas').length};
+  return {top, bottom, red, blank, hash,
+          count: document.querySelectorAll('#samples-grid canvas').length};
 })"""
+# Canvas k's image pixels (h x w, raster order): the red channel at the centre of each
+# scaled pixel (grey images: the pixel's value).
+IMAGE = """((k, h, w) => {
+  const c = document.querySelectorAll('#samples-grid canvas')[k];
+  const s = c.width / w;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const out = [];
+  for (let y = 0; y < h; y++) {
+    const row = Math.floor((y + 0.5) * s) * c.width;
+    for (let x = 0; x < w; x++) out.push(d[(row + Math.floor((x + 0.5) * s)) * 4]);
+  }
+  return out;
+})"""
+
+
+def screenshot(browser, name):
+    """Writes the page to $PAGE_SCREENSHOTS/name when that variable names a folder."""
+    if os.environ.get("PAGE_SCREENSHOTS"):
+        with open(os.path.join(os.environ["PAGE_SCREENSHOTS"], name), "wb") as f:
+            f.write(browser.screenshot())
 
 
 def scrub(browser, step):
     browser.evaluate(f"(() => {{ const s = document.getElementById('scrubber'); "
                      f"s.value = '{step}'; s.dispatchEvent(new Event('input')); return 1; }})()")
     assert browser.evaluate("document.getElementById('player').dataset.step") == str(step)
+
+
+def visible(browser, element):
+    return browser.evaluate(f"getComputedStyle(document.getElementById('{element}')).display "
+                            "!== 'none'")
 
 
 def focus_word(browser, sample=0):
@@ -76,16 +108,30 @@ def browser():
         yield opened
 
 
-@pytest.fixture(scope="module")
-def page_url():
-    # --max_words=16: 8 serving_default buckets to compile at start-up instead of 32 (the
-    # page draws through its own signature; its captions have at most 12 words).
-    proc, url = launch_server("--model=aligndraw_mnist_captions", "--max_batch=8",
-                              "--max_words=16")
+def served_page(*flags):
+    """Starts `python -m t2i_tf.serve` with flags; yields the page's URL; stops it (exit 0)."""
+    proc, url = launch_server(*flags)
     yield url.split("/v1/")[0] + "/"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
+
+
+@pytest.fixture(scope="module")
+def page_url():
+    # --max_words=16: 8 serving_default buckets to compile at start-up instead of 32 (the
+    # page draws through its own signature; its captions have at most 12 words).
+    yield from served_page("--model=aligndraw_mnist_captions", "--max_batch=8",
+                           "--max_words=16")
+
+
+PIXEL_MODEL = "alignpixelrnn_mnist_captions"
+
+
+@pytest.fixture(scope="module")
+def pixel_page_url():
+    # --max_batch=2 --max_words=16: two shapes to compile at start-up.
+    yield from served_page(f"--model={PIXEL_MODEL}", "--max_batch=2", "--max_words=16")
 
 
 def open_page(browser, url):
@@ -99,14 +145,13 @@ def test_page_draws_the_caption_step_by_step(browser, page_url):
         "aligndraw_mnist_captions")
     vocabulary = browser.evaluate("document.getElementById('vocabulary').textContent").split()
     assert "digit" in vocabulary and "top" in vocabulary and "<unk>" not in vocabulary
+    assert not visible(browser, "method-row")  # the pixel models' field
     assert draw(browser, caption=CAPTION) == "playing"
     browser.wait_for(f"{STATE} === 'done'", timeout_s=60)
     assert browser.evaluate("document.getElementById('error').hidden")
     assert browser.evaluate("document.getElementById('step-label').textContent") == (
         "step 32 of 32")
-    if os.environ.get("PAGE_SCREENSHOT"):
-        with open(os.environ["PAGE_SCREENSHOT"], "wb") as f:
-            f.write(browser.screenshot())
+    screenshot(browser, "page.png")
     final = browser.evaluate(f"{PIXELS}(0)")
     assert final["count"] == 8
     # Two digits, one in each half ("3 at the top of 1"), and the write window in red.
@@ -176,6 +221,84 @@ def test_link_draws_the_same_again(browser, page_url):
     draw(browser, seed="4")
     scrub(browser, 32)
     assert browser.evaluate(f"{PIXELS}(0)")["hash"] != linked[0]
+
+
+def served_images(page_url, signature, **instance):
+    """The images uint8 (rows, 32, 32) of one predict call on the served pixel model."""
+    from PIL import Image
+
+    status, answer = request(f"{page_url}v1/models/{PIXEL_MODEL}:predict",
+                             {"signature_name": signature, "instances": [instance]})
+    assert status == 200, answer
+    rows = answer["predictions"]
+    if signature == "drawing":
+        return np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(
+            row["image_png"]["b64"])))) for row in rows]), [row["log_prob"] for row in rows]
+    return np.asarray([row["images"] for row in rows], np.uint8), [r["log_prob"] for r in rows]
+
+
+def canvas_image(browser, k):
+    return np.asarray(browser.evaluate(f"{IMAGE}({k}, 32, 32)"), np.uint8).reshape(32, 32)
+
+
+def test_pixel_page_fills_the_image_row_by_row(browser, pixel_page_url):
+    status, info = request(f"{pixel_page_url}page/model.json")
+    assert status == 200, info
+    assert (info["draws"], info["steps"], info["image_shape"], info["levels"]) == (
+        "rows", 32, [32, 32], 2)
+    assert info["methods"] == ["greedy", "sample", "beam"] and info["captions"]
+    assert open_page(browser, pixel_page_url) == "idle"
+    assert "row by row" in browser.evaluate("document.getElementById('model-about').textContent")
+    assert browser.evaluate("document.getElementById('method').value") == "sample"
+    assert visible(browser, "method-row")
+    assert draw(browser, caption=CAPTION, samples="2") == "playing"
+    browser.wait_for(f"{STATE} === 'done'", timeout_s=60)
+    assert browser.evaluate("document.getElementById('step-label').textContent") == (
+        "row 32 of 32")
+    assert visible(browser, "legend-rows") and not visible(browser, "legend-canvases")
+    final = browser.evaluate(f"{PIXELS}(0)")
+    assert final["count"] == 2 and final["red"] > 0 and final["blank"] == 0, final
+    assert final["top"] > 100 and final["bottom"] > 100, final  # a digit in each half
+    # The finished canvases are the served images (serving_default, the same seed).
+    images, log_prob = served_images(pixel_page_url, "serving_default", captions=CAPTION,
+                                     num_samples=2, seed=0, temperature=0.5)
+    for k in range(2):
+        np.testing.assert_array_equal(canvas_image(browser, k), images[k])
+    scores = browser.evaluate("[...document.querySelectorAll('#samples-grid .score')]"
+                              ".map(e => e.textContent)")
+    assert scores == [f"log p(x | y) = {v:.1f} nats" for v in log_prob]
+    scrub(browser, 1)
+    first = browser.evaluate(f"{PIXELS}(0)")
+    assert first["blank"] > 0 and first["red"] > 0  # row 1 drawn, outlined, the rest blank
+    assert first["top"] + first["bottom"] < final["top"] + final["bottom"]
+    focus = []
+    for row in range(1, 33):
+        scrub(browser, row)
+        focus.append(focus_word(browser))
+    assert all(0 <= i < len(CAPTION.split()) for i in focus)
+    assert len(set(focus)) > 1, focus  # the lit word moves as the rows fill
+    scrub(browser, 20)
+    screenshot(browser, "page_pixel.png")
+    link = browser.evaluate("document.getElementById('link').getAttribute('href')")
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)
+    assert query == {"caption": [CAPTION], "seed": ["0"], "temperature": ["0.5"], "n": ["2"],
+                     "method": ["sample"]}
+
+
+def test_pixel_page_link_draws_greedy(browser, pixel_page_url):
+    query = urllib.parse.urlencode({"caption": CAPTION, "seed": 0, "temperature": 0.5,
+                                    "n": 2, "method": "greedy"})
+    assert open_page(browser, f"{pixel_page_url}?{query}") in ("drawing", "playing", "done")
+    browser.wait_for(f"['playing', 'done'].includes({STATE})", timeout_s=120)
+    assert browser.evaluate("document.getElementById('method').value") == "greedy"
+    scrub(browser, 32)
+    assert browser.evaluate(f"{PIXELS}(0)")["count"] == 1  # greedy: one image per caption
+    images, _ = served_images(pixel_page_url, "drawing", captions=CAPTION, method="greedy")
+    np.testing.assert_array_equal(canvas_image(browser, 0), images[0])
+    # The softmax's temperature must be > 0: the page says so before asking the server.
+    assert draw(browser, temperature="0") == "error"
+    assert "Temperature must be a number > 0" in browser.evaluate(
+        "document.getElementById('error').textContent")
 
 
 def test_latency_benchmark_times_the_page_request(page_url):

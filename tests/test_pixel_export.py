@@ -1,9 +1,10 @@
 """The shipped alignPixelRNN (models/alignpixelrnn_mnist_captions) exported once for the
 module: saved_model_cli shows and runs it, the reloaded SavedModel draws what the in-process
 sampler draws for every method (greedy, sample with a seed and a temperature, beam search of
-several widths), and `python -m t2i_tf.serve` answers a TF Serving predict with
-"method": "beam", "beam_width": 4 with the image that `python -m t2i_tf.sample --beam=4`
-draws for that caption."""
+several widths) and its drawing signature (what the web page animates) the same sampled
+images as PNGs with each image row's mean attention, and `python -m t2i_tf.serve` answers a
+TF Serving predict with "method": "beam", "beam_width": 4 with the image that
+`python -m t2i_tf.sample --beam=4` draws for that caption."""
 
 import os
 
@@ -30,10 +31,15 @@ def export_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def served(export_dir):
+def loaded(export_dir):
     import tensorflow as tf
 
-    return tf.saved_model.load(os.path.join(export_dir, "1")).signatures["serving_default"]
+    return tf.saved_model.load(os.path.join(export_dir, "1"))
+
+
+@pytest.fixture(scope="module")
+def served(loaded):
+    return loaded.signatures["serving_default"]
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +101,7 @@ def test_the_defaults_are_stored_for_tf_serving(export_dir):
     proto = saved_model_pb2.SavedModel()
     with open(os.path.join(export_dir, "1", "saved_model.pb"), "rb") as f:
         proto.ParseFromString(f.read())
-    for name in ("serving_default", "from_ids"):
+    for name in ("serving_default", "from_ids", "drawing"):
         defaults = proto.meta_graphs[0].signature_def[name].defaults
         stored = {"method": defaults["method"].string_val[0].decode(),
                   "num_samples": defaults["num_samples"].int_val[0],
@@ -111,13 +117,29 @@ def test_the_defaults_are_stored_for_tf_serving(export_dir):
     ("beam", {"beam_width": 4}),
     ("beam", {"beam_width": 3}),  # 3 live beams in 4 slots
 ])
-def test_every_method_draws_what_the_in_process_sampler_draws(served, shipped, method, kw):
+def test_every_method_draws_what_the_in_process_sampler_draws(served, shipped, method, kw,
+                                                             loaded):
     got = call(served, [CAPTION, OTHER], method=method, **kw)
     want = reference(shipped, [CAPTION, OTHER], method=method, **kw)
     rows = 2 * kw.get("num_samples", 1)
     assert got["images"].shape == (rows, 32, 32) and got["attention"].shape[:2] == (rows, 1024)
     assert_same_drawing(got, want)
     np.testing.assert_allclose(got["attention"].sum(-1), 1.0, atol=1e-5)
+    if method == "sample":  # the web page's default: its drawing signature draws the same
+        assert_same_row_drawing(call(loaded.signatures["drawing"], [CAPTION, OTHER],
+                                     method=method, **kw), want)
+
+
+def assert_same_row_drawing(got, want):
+    """The drawing signature's answer: the images as PNGs, each image row's mean attention."""
+    import tensorflow as tf
+
+    pixels = np.stack([tf.io.decode_png(png).numpy()[..., 0] for png in got["image_png"]])
+    np.testing.assert_array_equal(pixels, want["images"])
+    np.testing.assert_allclose(got["log_prob"], want["log_prob"], rtol=1e-4, atol=1e-3)
+    rows = want["attention"].reshape(len(pixels), 32, 32, -1).mean(2)  # (rows, H, L)
+    assert got["attention"].shape == rows.shape
+    np.testing.assert_allclose(got["attention"], rows, atol=1e-5)
 
 
 def test_sampling_depends_on_the_seed_only(served):

@@ -18,7 +18,16 @@ both returning
                                               pixels, at temperature 1
   attention  float32 (n * num_samples, N, L)  the word weights alpha_j with which pixel j
                                               was drawn, raster order
-with row i * num_samples + j holding sample j of caption i. greedy and beam are
+with row i * num_samples + j holding sample j of caption i, and
+  drawing          captions and the scalars as serving_default, returning what the web page
+                   shows as the image fills row by row (t2i_tf/serving/web_page.py):
+  image_png  string (n * num_samples,)       a PNG of each image (H x W grey, the images'
+                                              pixels: lossless)
+  attention  float32 (n * num_samples, H, L)  the word weights of each image row: alpha_j
+                                              averaged over the row's W pixels
+  log_prob   float32 (n * num_samples,)       as above
+(saved_model.py's drawing gives the DRAW family's T steps; a pixel model's steps are its H
+image rows). Greedy and beam are
 deterministic: their num_samples rows of a caption are one image repeated. Captions are
 tokenised as in training (t2i_tf.data.graph_tokenizer); a caption with no token, an id
 outside the vocabulary, num_samples < 1, an unknown method, a temperature that is not a
@@ -207,12 +216,23 @@ class PixelServingModule(tf.Module):
             return self.generate(ids, mask, method, num_samples, seed, temperature,
                                  beam_width)
 
+        @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="captions"),
+                                      *_SCALARS])
+        def drawing(captions, method=defaults[0], num_samples=defaults[1], seed=defaults[2],
+                    temperature=defaults[3], beam_width=defaults[4]):
+            ids, mask = self.caption_ids(captions)
+            out = self.generate(ids, mask, method, num_samples, seed, temperature, beam_width)
+            return {"image_png": common.film_strips(out["images"][None]),
+                    "attention": row_attention(out["attention"], model.image_shape),
+                    "log_prob": out["log_prob"]}
+
         self.serving_default = serving_default
         self.from_ids = from_ids
+        self.drawing = drawing
 
     def signatures(self):
         return {common.SERVING_DEFAULT: self.serving_default,
-                common.FROM_IDS: self.from_ids}
+                common.FROM_IDS: self.from_ids, common.DRAWING: self.drawing}
 
     def generate(self, ids, mask, method, num_samples, seed, temperature, beam_width):
         """The signatures' body: checks, then the chosen method; a dict of the outputs."""
@@ -236,6 +256,14 @@ class PixelServingModule(tf.Module):
         pixels, log_prob, attention = tf.switch_case(index, [branches[m] for m in METHODS])
         return {"images": to_uint8(pixels, self.model.levels), "log_prob": log_prob,
                 "attention": attention}
+
+
+def row_attention(attention, image_shape):
+    """Per-pixel word weights (rows, N, L), raster order -> (rows, H, L): the mean over each
+    image row's W pixels."""
+    height, width = image_shape
+    rows = tf.reshape(attention, [tf.shape(attention)[0], height, width, tf.shape(attention)[2]])
+    return tf.reduce_mean(rows, axis=2)
 
 
 def model_info(model, vocabulary=None, max_beam_width=MAX_BEAM_WIDTH):

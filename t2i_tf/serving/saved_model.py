@@ -64,10 +64,10 @@ import tensorflow as tf
 
 from t2i_tf.data import caption_text, graph_tokenizer
 from t2i_tf.models import registry
-from t2i_tf.serving.common import (FROM_IDS, SERVING_DEFAULT, encode_captions, id_checks,
-                                   next_power_of_two, tracked_variables)
+from t2i_tf.serving.common import (DRAWING, FROM_IDS, SERVING_DEFAULT, encode_captions,
+                                   film_strips, id_checks, next_power_of_two,
+                                   tracked_variables)
 
-DRAWING = "drawing"
 # Beside the SavedModel, in the folder that SavedModel keeps for files the graph does not
 # load: what a client needs to show the model (the web page reads it; model_info).
 MODEL_INFO = os.path.join("assets.extra", "t2i_tf_model.json")
@@ -180,21 +180,6 @@ class _Generator(tf.Module):
         if self.captions:
             out["attention"] = tf.transpose(alpha[:, :rows, :length], (1, 0, 2))
         return out
-
-
-def film_strips(canvases):
-    """uint8 canvases (T, rows, H, W) or (T, rows, H, W, C) -> string (rows,): for each
-    row a PNG of its T canvases stacked top to bottom (T H x W, grey or colour), lossless
-    and a few times smaller than the numbers as JSON."""
-    canvases = tf.convert_to_tensor(canvases)
-    if len(canvases.shape) == 4:
-        canvases = canvases[..., None]
-    shape = tf.shape(canvases)
-    strips = tf.transpose(canvases, (1, 0, 2, 3, 4))  # (rows, T, H, W, C)
-    strips = tf.reshape(strips, [shape[1], shape[0] * shape[2], shape[3], shape[4]])
-    # zlib level 1: a quarter of the level-6 time for 20% more bytes (2-core CPU).
-    return tf.map_fn(lambda strip: tf.io.encode_png(strip, compression=1), strips,
-                     fn_output_signature=tf.string)
 
 
 def write_box(windows, n):

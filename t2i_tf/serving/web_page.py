@@ -5,13 +5,19 @@
   GET /page/model.json   what the page needs to know of the served model:
                          {"name", "version", "signatures", "drawing" (the name of the
                           drawing signature, or null), "captions" (whether it takes captions),
-                          "model", "steps", "image_shape" and "vocabulary" (from the export's
+                          "draws" ("canvases": the DRAW family's T canvases; "rows": a
+                          pixel model's image, row by row; null without the signature),
+                          "model", "steps" (T, or a pixel model's H image rows),
+                          "image_shape", "vocabulary", "levels" and "methods" (a pixel
+                          model's; null for the DRAW family) (from the export's
                           assets.extra/t2i_tf_model.json; null when the export has none)}
 
 The page draws with TF Serving's predict API (rest_server.py) on the SavedModel's drawing
-signature (t2i_tf/serving/saved_model.py): POST /v1/models/NAME:predict with
-{"signature_name": "drawing", "instances": [{"captions": ..., "num_samples": ..., "seed": ...,
-"temperature": ...}]}, one answer row per sample with canvases_png, windows and attention.
+signature: POST /v1/models/NAME:predict with {"signature_name": "drawing", "instances":
+[{"captions": ..., "num_samples": ..., "seed": ..., "temperature": ...}]} (and "method" for
+a pixel model), one answer row per sample: canvases_png, windows and attention for the DRAW
+family (t2i_tf/serving/saved_model.py), image_png, attention per image row and log_prob for
+a pixel model (t2i_tf/serving/pixel_saved_model.py).
 
 Plain Python and aiohttp here (and TensorFlow through the ServedModel): no Keras, no model code.
 """
@@ -24,8 +30,9 @@ import sys
 import numpy as np
 from aiohttp import web
 
-DRAWING = "drawing"  # serving_module.DRAWING (not imported: that module needs Keras)
+DRAWING = "drawing"  # serving.common.DRAWING (not imported: this module imports no export code)
 MODEL_INFO = os.path.join("assets.extra", "t2i_tf_model.json")  # serving_module.MODEL_INFO
+ROW_IMAGE = "image_png"  # the output of a drawing filled row by row (pixel_saved_model)
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 # What the page asks for unless told otherwise (index.html's fields hold the same values).
 DEFAULT_SAMPLES = 8
@@ -39,17 +46,23 @@ class ExportError(Exception):
 def model_info(model, name, version_dir):
     """The answer of GET /page/model.json for `model` (a rest_server.ServedModel)."""
     signature = model.signatures.get(DRAWING)
+    draws = None
+    if signature is not None:
+        draws = "rows" if ROW_IMAGE in signature.outputs else "canvases"
     info = {"name": name, "version": model.version, "signatures": sorted(model.signatures),
             "drawing": DRAWING if signature is not None else None,
             "captions": bool(signature is not None and "captions" in signature.inputs),
-            "model": None, "steps": None, "image_shape": None, "vocabulary": None}
+            "draws": draws, "model": None, "steps": None, "image_shape": None,
+            "vocabulary": None, "levels": None, "methods": None}
     try:
         with open(os.path.join(version_dir, MODEL_INFO)) as f:
             stored = json.load(f)
     except (OSError, ValueError):
         return info
-    for key in ("model", "steps", "image_shape", "vocabulary"):
+    for key in ("model", "steps", "image_shape", "vocabulary", "levels", "methods"):
         info[key] = stored.get(key)
+    if draws == "rows" and info["image_shape"]:
+        info["steps"] = info["image_shape"][0]  # the page's steps: the image rows
     return info
 
 

@@ -1,9 +1,13 @@
 // The page of `python -m t2i_tf.serve`: asks the server's TF Serving API for a drawing
-// (the SavedModel's "drawing" signature) and plays it step by step: each sample's canvas at
-// step t, the write window of step t, and the caption's words lit by their alignment weight.
+// (the SavedModel's "drawing" signature) and plays it step by step. The DRAW family
+// (info.draws "canvases"): each sample's canvas at step t, the write window of step t, and
+// the caption's words lit by their alignment weight. A pixel model (info.draws "rows"):
+// each sample's image filled row by row, the current row outlined, the words lit by that
+// row's mean weight.
 "use strict";
 
 const STEP_MS = 120;  // animation speed: one step per STEP_MS
+const BLANK = "rgb(70, 80, 100)";  // a pixel model's rows not drawn yet
 const MAX_SAMPLES = 16;
 const INT32 = 2 ** 31;
 const TEMPERATURE = /^[+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/;
@@ -83,12 +87,20 @@ function readForm() {
   }
   params.n = Number(n);
   const temperature = $("temperature").value.trim();
-  if (!TEMPERATURE.test(temperature) || !Number.isFinite(Number(temperature))) {
-    throw new Error(`Temperature must be a number >= 0 (0.5 draws close to the prior's mean, ` +
-                    `1 samples the model's own prior), not "${temperature}".`);
+  params.temperature = TEMPERATURE.test(temperature) ? Number(temperature) : NaN;
+  if (!Number.isFinite(params.temperature) || (pixelModel() && params.temperature === 0)) {
+    throw new Error(pixelModel() ?
+      `Temperature must be a number > 0 (the softmax's: 1 samples the model's own ` +
+      `distribution, lower draws its likelier pixels), not "${temperature}".` :
+      `Temperature must be a number >= 0 (0.5 draws close to the prior's mean, ` +
+      `1 samples the model's own prior), not "${temperature}".`);
   }
-  params.temperature = Number(temperature);
+  if (page.info.methods) params.method = $("method").value;
   return params;
+}
+
+function pixelModel() {
+  return page.info.draws === "rows";
 }
 
 function linkFor(params) {
@@ -97,18 +109,21 @@ function linkFor(params) {
   query.set("seed", String(params.seed));
   query.set("temperature", String(params.temperature));
   query.set("n", String(params.n));
+  if (params.method !== undefined) query.set("method", params.method);
   return `${location.pathname}?${query}`;
 }
 
 async function decodeSample(row) {
   // One output (a model without attention nor captions): the row is the PNG itself.
-  const fields = row && row.b64 !== undefined ? {canvases_png: row} : row;
-  const png = fields.canvases_png;
-  if (!png || typeof png.b64 !== "string") throw new Error("the answer holds no canvases_png");
+  const key = pixelModel() ? "image_png" : "canvases_png";
+  const fields = row && row.b64 !== undefined ? {[key]: row} : row;
+  const png = fields[key];
+  if (!png || typeof png.b64 !== "string") throw new Error(`the answer holds no ${key}`);
   const image = new Image();
   image.src = `data:image/png;base64,${png.b64}`;
   await image.decode();
-  return {image, windows: fields.windows || null, attention: fields.attention || null};
+  return {image, windows: fields.windows || null, attention: fields.attention || null,
+          logProb: typeof fields.log_prob === "number" ? fields.log_prob : null};
 }
 
 async function draw(event) {
@@ -127,6 +142,11 @@ async function draw(event) {
   $("draw").disabled = true;
   const instance = {num_samples: params.n, seed: params.seed, temperature: params.temperature};
   if (page.info.captions) instance.captions = params.caption;
+  if (params.method !== undefined) {
+    instance.method = params.method;
+    // greedy and beam search draw one image per caption: no copies of it
+    if (params.method !== "sample") instance.num_samples = 1;
+  }
   try {
     const answer = await fetch(`/v1/models/${encodeURIComponent(page.info.name)}:predict`, {
       method: "POST",
@@ -155,9 +175,11 @@ async function draw(event) {
 
 function show(samples, params) {
   const first = samples[0];
-  const steps = page.info.steps || (first.attention || first.windows || []).length;
+  const rows = pixelModel();
+  const steps = page.info.steps || (rows ? first.image.height :
+                                    (first.attention || first.windows || []).length);
   if (!steps) throw new Error("the model's number of steps is unknown");
-  const height = first.image.height / steps;
+  const height = rows ? first.image.height : first.image.height / steps;
   const width = first.image.width;
   const scale = Math.max(1, Math.floor(240 / Math.max(height, width)));
   const words = page.info.captions ? tokenize(params.caption) : [];
@@ -186,9 +208,16 @@ function show(samples, params) {
       });
       tile.append(line);
     }
+    if (sample.logProb !== null) {
+      const score = document.createElement("div");
+      score.className = "score";
+      score.textContent = `log p(x | y) = ${sample.logProb.toFixed(1)} nats`;
+      score.title = "the image's log-likelihood under the model (at temperature 1)";
+      tile.append(score);
+    }
     grid.append(tile);
   }
-  page.drawing = {samples, steps, height, width, scale};
+  page.drawing = {samples, steps, height, width, scale, rows};
   $("scrubber").max = String(steps);
   $("link").href = linkFor(params);
   history.replaceState(null, "", linkFor(params));
@@ -204,8 +233,12 @@ function render(t) {
   for (const sample of d.samples) {
     const ctx = sample.canvas.getContext("2d");
     ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(sample.image, 0, (t - 1) * d.height, d.width, d.height,
-                  0, 0, d.width * d.scale, d.height * d.scale);
+    if (d.rows) {
+      renderRows(ctx, sample.image, t, d);
+    } else {
+      ctx.drawImage(sample.image, 0, (t - 1) * d.height, d.width, d.height,
+                    0, 0, d.width * d.scale, d.height * d.scale);
+    }
     if (sample.windows) {
       const [x, y, span] = sample.windows[t - 1];
       const s = d.scale;
@@ -215,6 +248,7 @@ function render(t) {
       ctx.fillStyle = "rgb(255, 0, 0)";
       ctx.fillRect((x + 0.5) * s - 2, (y + 0.5) * s - 2, 4, 4);
     }
+    const unit = d.rows ? "row" : "step";
     if (sample.attention && sample.words) {
       // Lit from the least attended word (clear) to the most (full orange): the weights
       // of a long caption are often close to uniform.
@@ -225,15 +259,26 @@ function render(t) {
         const w = weights[i];
         const light = top > low ? (w - low) / (top - low) : 1;
         span.style.backgroundColor = `rgba(255, 165, 0, ${light.toFixed(3)})`;
-        span.title = `alignment weight ${w.toFixed(3)} at step ${t}`;
+        span.title = `alignment weight ${w.toFixed(3)} at ${unit} ${t}`;
         span.dataset.weight = w.toFixed(4);
         span.classList.toggle("focus", w === top);
       });
     }
   }
   $("scrubber").value = String(t);
-  $("step-label").textContent = `step ${t} of ${d.steps}`;
+  $("step-label").textContent = `${d.rows ? "row" : "step"} ${t} of ${d.steps}`;
   $("player").dataset.step = String(t);
+}
+
+// A pixel model at step t: image rows 0..t-1 drawn, the rest blank, row t-1 outlined.
+function renderRows(ctx, image, t, d) {
+  const s = d.scale;
+  ctx.drawImage(image, 0, 0, d.width, t, 0, 0, d.width * s, t * s);
+  ctx.fillStyle = BLANK;
+  ctx.fillRect(0, t * s, d.width * s, (d.height - t) * s);
+  ctx.strokeStyle = "rgb(255, 0, 0)";
+  ctx.lineWidth = 2;
+  ctx.strokeRect(1, (t - 1) * s - 1, d.width * s - 2, s + 2);
 }
 
 function play() {
@@ -262,7 +307,8 @@ function pause() {
 
 function fillFromQuery() {
   const query = new URLSearchParams(location.search);
-  const fields = {caption: "caption", seed: "seed", n: "samples", temperature: "temperature"};
+  const fields = {caption: "caption", seed: "seed", n: "samples", temperature: "temperature",
+                  method: "method"};
   for (const [key, id] of Object.entries(fields)) {
     if (query.has(key) && $(id)) $(id).value = query.get(key);
   }
@@ -282,14 +328,17 @@ async function init() {
   }
   page.info = info;
   $("model-name").textContent = info.name;
-  const about = [info.model, info.steps && `${info.steps} steps`,
-                 info.image_shape && `${info.image_shape.join(" x ")} pixels`];
+  const about = pixelModel() ?
+    [info.model, info.image_shape && `${info.image_shape.join(" x ")} pixels`,
+     info.levels && `${info.levels} levels`, "drawn pixel by pixel, row by row"] :
+    [info.model, info.steps && `${info.steps} steps`,
+     info.image_shape && `${info.image_shape.join(" x ")} pixels`];
   $("model-about").textContent = about.filter(Boolean).join(", ");
   if (!info.drawing) {
     showMessage(`${info.name} has no "drawing" signature (it has ${info.signatures.join(", ")}), ` +
-                "so this page cannot show it drawing. The DRAW-family models (draw_mnist, " +
-                "aligndraw_mnist_captions, ...) get one from python -m t2i_tf.export; the pixel " +
-                "models (alignPixelRNN) have no drawing export yet.");
+                "so this page cannot show it drawing. Export the model again with " +
+                "python -m t2i_tf.export: its exports of the DRAW family and of the pixel " +
+                "models have one.");
     setState("unsupported");
     return;
   }
@@ -302,6 +351,12 @@ async function init() {
     $("caption-row").replaceChildren();
     $("legend-words").hidden = true;
   }
+  if (info.methods) {
+    $("method").replaceChildren(...info.methods.map((m) => new Option(m, m, m === "sample",
+                                                                      m === "sample")));
+    $("method-row").hidden = false;
+  }
+  $(pixelModel() ? "legend-canvases" : "legend-rows").hidden = true;
   const asked = fillFromQuery();
   if (info.captions) renderTokens();
   $("form").hidden = false;
