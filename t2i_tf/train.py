@@ -167,10 +167,6 @@ def main(argv):
     if FLAGS.strategy == "multi_worker" and FLAGS.max_wall_minutes is not None:
         raise cli.UsageError("--max_wall_minutes does not combine with --strategy=multi_worker "
                              "(the workers would stop at different steps)")
-    if FLAGS.strategy == "multi_worker" and FLAGS.model != "draw":
-        raise cli.UsageError("--strategy=multi_worker trains --model=draw only: Keras 3.15's fit "
-                             "cannot average the caption models' dict inputs across workers "
-                             "(keras-team/keras#20585); use --strategy=mirrored on one machine")
     from t2i_tf.training import checkpoint
 
     note, init_weights = checkpoint.prepare_workdir(FLAGS.workdir, FLAGS.init_from,

@@ -8,7 +8,8 @@
 
 The global batch (--batch_size) is split evenly across the replicas. Under tf.distribute each
 replica computes the mean loss of its own share, and Keras sums the replicas' gradients, so
-a custom compute_loss divides its mean by the number of replicas. Under DataParallel the
+a custom compute_loss divides its mean by the number of replicas; a clipping optimizer clips
+that sum, as one device clips its gradient (Distribution.compile). Under DataParallel the
 step is one program over the global batch and needs no correction. The noise of the
 variational models is drawn for the global batch and each replica takes its slice, so an
 example gets the noise it would get on one device and the loss trajectory matches a
@@ -115,6 +116,14 @@ class Distribution:
             tf.data.experimental.AutoShardPolicy.DATA)  # each worker its part of each batch
         return dataset.with_options(options)
 
+    def compile(self, model, optimizer):
+        """model.compile(optimizer) for this strategy: its XLA setting, and under
+        tf.distribute an optimizer that clips the global batch's gradient, as one device
+        does (_clip_the_sum)."""
+        if self.tf_distribute:
+            _clip_the_sum(optimizer)
+        model.compile(optimizer=optimizer, jit_compile=self.jit_compile)
+
     def scope(self):
         """The context to build, compile and train the model in."""
         return self._scope() if self._scope is not None else contextlib.nullcontext()
@@ -167,32 +176,81 @@ def _tf_strategy(name):
         strategy = tf.distribute.MirroredStrategy()
         return Distribution(name, strategy.num_replicas_in_sync, True, False, strategy.scope)
     task = _task_from_tf_config()
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    _average_scalar_metrics_across_workers()
+    strategy = _multi_worker_strategy()
     return Distribution(name, strategy.num_replicas_in_sync, _is_chief(task), False,
                         strategy.scope)
 
 
-def _average_scalar_metrics_across_workers():
-    """Works around keras-team/keras#20585 (Keras 3.15): across workers, fit() and evaluate()
-    average each replica's metric values along axis 0, which fails on scalars. Here scalars
-    are averaged across the replicas instead. Patches Keras's TensorFlow trainer, once,
-    and only in a multi-worker process."""
-    from keras.src.backend.tensorflow import trainer
+def _multi_worker_strategy():
+    """MultiWorkerMirroredStrategy whose reduce() takes what Keras 3.15's fit gives it.
 
-    original = trainer.reduce_per_replica
-    if getattr(original, "t2i_workaround", False):
+    Across workers fit() calls strategy.reduce where TensorFlow's collective reduce takes
+    one float or int32/int64 tensor (of rank >= 1 for an axis; keras-team/keras#20585 is
+    the scalar case): with the whole first batch ("MEAN", axis=None: a dict of float images, int32 ids and uint8 mask, or
+    a pixel model's uint8 images) to build the model, and with each scalar metric ("MEAN",
+    axis=0) after every step. This reduce maps over the nest, reduces other integer types
+    as int32, and averages a scalar across the replicas: one path for every model.
+    """
+    import tensorflow as tf
+
+    collective = (tf.bfloat16, tf.float16, tf.float32, tf.float64, tf.int32, tf.int64)
+
+    class Strategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def __init__(self):
+            super().__init__()
+            self._widen = tf.function(lambda v: self.run(tf.cast, args=(v, tf.int32)))
+
+        def reduce(self, reduce_op, value, axis=None):
+            return tf.nest.map_structure(lambda v: self._reduce_one(reduce_op, v, axis), value)
+
+        def _reduce_one(self, reduce_op, value, axis):
+            local = self.experimental_local_results(value)[0]
+            axis = axis if local.shape.rank else None
+            if local.dtype in collective:
+                return super().reduce(reduce_op, value, axis)
+            return tf.cast(super().reduce(reduce_op, self._widen(value), axis), local.dtype)
+
+    return Strategy()
+
+
+def _clip_the_sum(optimizer):
+    """Makes a clipping optimizer clip the sum of the replicas' gradients under tf.distribute.
+
+    Keras 3.15 on TensorFlow clips each replica's share of the gradient and then sums the
+    shares (TFOptimizer._backend_update_step), which is not the clipped gradient of the
+    global batch that one device applies, once clipping bites. Here optimizer.apply sums
+    the shares first (an explicit all-reduce), clips the sum as the optimizer would, and
+    hands the optimizer an equal part of it from each replica: the optimizer's own clip
+    leaves a part as it is (its norm is at most the bound over the number of replicas) and
+    its own sum restores the clipped sum. The cost: a second all-reduce of the gradients
+    in each step. An optimizer that does not clip is left alone (a sum of shares is the
+    gradient of the global batch already).
+    """
+    import tensorflow as tf
+
+    if not (optimizer.clipnorm or optimizer.global_clipnorm or optimizer.clipvalue):
         return
+    apply = optimizer.apply
 
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction != "auto" or not trainer._collective_all_reduce_multi_worker(strategy):
-            return original(values, strategy, reduction)
-        return keras.tree.map_structure(
-            lambda v: strategy.reduce("MEAN", v, axis=None)
-            if trainer._is_per_replica_instance(v) else v, values)
+    def apply_clipped_sum(grads, trainable_variables=None):
+        context = tf.distribute.get_replica_context()
+        count = 1 if context is None else context.num_replicas_in_sync
+        if count == 1:
+            return apply(grads, trainable_variables)
+        grads = optimizer._clip_gradients(context.all_reduce("SUM", list(grads)))
+        return apply([_divide(g, count) for g in grads], trainable_variables)
 
-    reduce_per_replica.t2i_workaround = True
-    trainer.reduce_per_replica = reduce_per_replica
+    optimizer.apply = apply_clipped_sum
+
+
+def _divide(gradient, count):
+    """A gradient (a tensor, or an embedding's tf.IndexedSlices: a slice per lookup, as
+    one device clips it and the all-reduce gathers it) divided by count."""
+    import tensorflow as tf
+
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(gradient.values / count, gradient.indices, gradient.dense_shape)
+    return gradient / count
 
 
 def _task_from_tf_config():

@@ -259,7 +259,7 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
     if chief:
         checkpoint.remove_stale_temporaries(workdir)
     valid_x = distribution.arrays(data.validation(valid_images), batch_size)
-    model.compile(optimizer=optimizer, jit_compile=distribution.jit_compile)
+    distribution.compile(model, optimizer)
     # The checkpoint holds no learning rate: the one asked for now (a constant or a schedule
     # of the step) applies, so a resumed run can lower it or change its schedule.
     resumed = checkpoint.restore_training(workdir, model, optimizer)
@@ -278,7 +278,7 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
             checkpoint.save_model(workdir, model, optimizer)
     if data.captioned and chief:
         checkpoint.save_vocabulary(workdir, data.vocabulary)
-    if getattr(data, "text", None) is not None:
+    if getattr(data, "text", None) is not None and chief:
         checkpoint.save_text(workdir, data.text)
 
     stopper = _Stopper(None if max_wall_seconds is None else time.time() + max_wall_seconds,
