@@ -28,15 +28,19 @@ CONFIGS = {
     "align_draw": dict(image_shape=(60, 60), steps=3, enc_units=16, dec_units=16, z_dim=4,
                        read_n=3, write_n=3, vocab_size=24, embed_dim=8, lang_units=8,
                        align_units=16, seed=0),
+    "align_pixel_rnn": dict(image_shape=(8, 8), levels=16, vocab_size=24, embed_dim=8,
+                            lang_units=8, units=16, pixel_embed_dim=4, seed=0),
 }
 # alignDRAW's 60x60 canvas starts at p = 0.5 everywhere, so its loss (about 3600 ln 2) moves
 # slowly: at 4e-3 a step moved it by 0.02-0.09 nats, near the tolerance's 0.05 (a CI run failed on
 # that margin); at 1e-1 by 0.3-0.9.
-LEARNING_RATE = {"draw": 1e-3, "align_draw": 1e-1}
+LEARNING_RATE = {"draw": 1e-3, "align_draw": 1e-1, "align_pixel_rnn": 1e-2}
+CLIPNORM = {"draw": 1.0, "align_draw": 1.0, "align_pixel_rnn": 1.0}
 
 
 def split_cpu():
-    if os.environ.get("KERAS_BACKEND") == "tensorflow":
+    """Two logical CPUs for MirroredStrategy (a worker of a multi-worker run keeps one)."""
+    if os.environ.get("KERAS_BACKEND") == "tensorflow" and "TF_CONFIG" not in os.environ:
         import tensorflow as tf
 
         cpu = tf.config.list_physical_devices("CPU")[0]
@@ -45,11 +49,16 @@ def split_cpu():
 
 
 def batches(name, rng):
-    """STEPS global batches: binary images, and for alignDRAW captions of 3 to 9 words."""
+    """STEPS global batches: binary images (a pixel model's: integers below its levels), and
+    for the caption models captions of 3 to 9 words."""
     import numpy as np
 
-    shape = CONFIGS[name]["image_shape"]
-    images = (rng.random((STEPS, GLOBAL_BATCH, *shape)) < 0.2).astype(np.float32)
+    config = CONFIGS[name]
+    shape = config["image_shape"]
+    if "levels" in config:
+        images = rng.integers(0, config["levels"], (STEPS, GLOBAL_BATCH, *shape)).astype("uint8")
+    else:
+        images = (rng.random((STEPS, GLOBAL_BATCH, *shape)) < 0.2).astype(np.float32)
     if name == "draw":
         return [(x,) for x in images]
     ids = rng.integers(2, CONFIGS[name]["vocab_size"], (STEPS, GLOBAL_BATCH, 9)).astype("int32")
@@ -67,11 +76,15 @@ def trajectory(name, distribution, initial_weights, data, jit_compile):
         if initial_weights is not None:
             model.set_weights(initial_weights)
         weights = model.get_weights()
-        model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE[name]),
-                      jit_compile=jit_compile)
+        distribution.jit_compile = jit_compile
+        distribution.compile(model, keras.optimizers.SGD(LEARNING_RATE[name],
+                                                         clipnorm=CLIPNORM[name]))
         stream = distribution.batches(lambda: (batch for batch in data))
         history = model.fit(stream, steps_per_epoch=1, epochs=STEPS, verbose=0)
-    return weights, [float(v) for v in history.history["loss"]]
+    final = [keras.ops.convert_to_numpy(v).ravel().tolist() for v in model.trainable_weights]
+    return weights, {"replicas": distribution.num_replicas,
+                     "loss": [float(v) for v in history.history["loss"]],
+                     "weights": final}
 
 
 def main(models, strategies):
@@ -80,11 +93,10 @@ def main(models, strategies):
     import keras
     import numpy as np
 
-    keras.utils.set_random_seed(0)  # the same initial weights in every process
-
     from t2i_tf.training import distribute
 
-    distributions = {s: distribute.make(s) for s in strategies}
+    distributions = {s: distribute.make(s) for s in strategies}  # before any computation
+    keras.utils.set_random_seed(0)  # the same initial weights in every process
     # One compile setting for all: TensorFlow draws other random numbers under XLA.
     jit_compile = all(d.jit_compile for d in distributions.values())
     out = {}
@@ -92,8 +104,8 @@ def main(models, strategies):
         data = batches(name, np.random.default_rng(0))
         weights = None  # the first run's initial weights start every run
         for strategy, distribution in distributions.items():
-            weights, losses = trajectory(name, distribution, weights, data, jit_compile)
-            out[f"{name} {strategy}"] = {"replicas": distribution.num_replicas, "loss": losses}
+            weights, out[f"{name} {strategy}"] = trajectory(name, distribution, weights, data,
+                                                             jit_compile)
     print(json.dumps(out))
 
 
