@@ -164,9 +164,6 @@ def main(argv):
     check_model_data(FLAGS.model, FLAGS.data)  # before the slow imports
     check_options(FLAGS.model, FLAGS.data)
     _pick_backend()
-    if FLAGS.strategy == "multi_worker" and FLAGS.max_wall_minutes is not None:
-        raise cli.UsageError("--max_wall_minutes does not combine with --strategy=multi_worker "
-                             "(the workers would stop at different steps)")
     from t2i_tf.training import checkpoint
 
     note, init_weights = checkpoint.prepare_workdir(FLAGS.workdir, FLAGS.init_from,
@@ -181,6 +178,10 @@ def main(argv):
     try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs an op
         distribution = distribute.make(FLAGS.strategy, FLAGS.jit_compile)
         distribution.check_batch_size(FLAGS.batch_size)
+        if distribution.processes > 1 and FLAGS.max_wall_minutes is not None:
+            raise distribute.StrategyError(
+                f"--max_wall_minutes does not combine with --strategy={FLAGS.strategy} over "
+                f"{distribution.processes} processes (they would stop at different steps)")
     except distribute.StrategyError as e:
         raise cli.UsageError(str(e)) from None
     keras.utils.set_random_seed(FLAGS.seed)

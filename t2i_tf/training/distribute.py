@@ -45,14 +45,22 @@ class Distribution:
       jit_compile: the compile() flag (make() sets it): False under tf.distribute, where
         XLA cannot reach variables mirrored on other devices, and on TensorFlow when the
         user asked for none; JAX always compiles its step.
+      process, processes: this process's index among the processes of the run (TensorFlow
+        workers, JAX processes) and their number; (0, 1) in a one-process run. Processes
+        step in lockstep: none may stop on its own clock. Across JAX processes each one
+        feeds its own share of every global batch and runs every computation over the
+        weights (the chief alone writes).
     """
 
-    def __init__(self, name, num_replicas=1, is_chief=True, jit_compile=True, scope=None):
+    def __init__(self, name, num_replicas=1, is_chief=True, jit_compile=True, scope=None,
+                 process=0, processes=1):
         self.name = name
         self.num_replicas = num_replicas
         self.is_chief = is_chief
         self.jit_compile = jit_compile
         self._scope = scope
+        self.process = process
+        self.processes = processes
 
     @property
     def tf_distribute(self):
@@ -72,7 +80,9 @@ class Distribution:
         XLA still compiles once per bucket).
         """
         if keras.backend.backend() != "tensorflow":
-            return make_stream()
+            if self.processes == 1:
+                return make_stream()
+            return (self._share(batch) for batch in make_stream())
         import tensorflow as tf
 
         def spec(key, array):
@@ -95,9 +105,10 @@ class Distribution:
 
     def arrays(self, x, batch_size):
         """What evaluate() takes for in-memory arrays x (or a dict of them): on TensorFlow
-        a batched tf.data.Dataset without autotuning, as batches(); elsewhere x itself."""
+        a batched tf.data.Dataset without autotuning, as batches(); across JAX processes
+        the batches cut to this process's share; elsewhere x itself."""
         if keras.backend.backend() != "tensorflow":
-            return x
+            return x if self.processes == 1 else _Shares(x, batch_size, self._share)
         import tensorflow as tf
 
         return self._dataset_options(
@@ -127,6 +138,13 @@ class Distribution:
     def scope(self):
         """The context to build, compile and train the model in."""
         return self._scope() if self._scope is not None else contextlib.nullcontext()
+
+    def _share(self, nest):
+        """This process's rows of every array in nest (equal shares, in process order)."""
+        import numpy as np
+
+        return keras.tree.map_structure(
+            lambda a: np.split(a, self.processes)[self.process], nest)
 
     def check_batch_size(self, batch_size):
         if batch_size % self.num_replicas:
@@ -161,12 +179,24 @@ def make(name, jit_compile=True):
 
 
 def _data_parallel():
+    """DataParallel over every device of every JAX process: one process, or those that
+    keras.distribution.initialize() joins, from KERAS_DISTRIBUTION_JOB_ADDRESSES (the
+    coordinator's address first), KERAS_DISTRIBUTION_NUM_PROCESSES and
+    KERAS_DISTRIBUTION_PROCESS_ID."""
     import jax
 
+    processes = os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1")
+    if processes != "1":
+        try:
+            keras.distribution.initialize()
+        except (ValueError, RuntimeError) as e:
+            raise StrategyError(f"--strategy=data_parallel could not join the processes of "
+                                f"KERAS_DISTRIBUTION_*: {str(e).splitlines()[0]}") from None
     devices = keras.distribution.list_devices()
-    distribution = keras.distribution.DataParallel(devices=devices)
+    distribution = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
     return Distribution("data_parallel", len(devices), jax.process_index() == 0,
-                        scope=distribution.scope)
+                        scope=distribution.scope, process=jax.process_index(),
+                        processes=jax.process_count())
 
 
 def _tf_strategy(name):
@@ -177,8 +207,11 @@ def _tf_strategy(name):
         return Distribution(name, strategy.num_replicas_in_sync, True, False, strategy.scope)
     task = _task_from_tf_config()
     strategy = _multi_worker_strategy()
+    task_type, index, cluster = task
+    tasks = [(t, i) for t in ("chief", "worker") for i in range(len(cluster.get(t, ())))]
     return Distribution(name, strategy.num_replicas_in_sync, _is_chief(task), False,
-                        strategy.scope)
+                        strategy.scope, tasks.index((task_type, index)) if
+                        (task_type, index) in tasks else 0, max(len(tasks), 1))
 
 
 def _multi_worker_strategy():
@@ -278,6 +311,22 @@ def _is_chief(task):
     task_type, index, cluster = task
     return task_type == "chief" or (task_type == "worker" and index == 0
                                     and "chief" not in cluster)
+
+
+class _Shares(keras.utils.PyDataset):
+    """In-memory arrays (or a dict of them) in batches of batch_size, each cut by share."""
+
+    def __init__(self, x, batch_size, share):
+        super().__init__()
+        self.x, self.batch_size, self.share = x, batch_size, share
+        self.size = len(keras.tree.flatten(x)[0])
+
+    def __len__(self):
+        return -(-self.size // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return (self.share(keras.tree.map_structure(lambda a: a[rows], self.x)),)
 
 
 def _feedable(nest):
