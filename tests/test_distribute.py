@@ -86,23 +86,35 @@ def free_ports(n):
     return ports
 
 
-def run_workers(command, folder, workers=2):
-    """Runs `command` in `workers` processes, the workers of one TF_CONFIG cluster on
-    loopback (TensorFlow backend), and returns each one's stdout; their output goes to files
-    in `folder` (a pipe left unread could stall a worker, and with it the cluster)."""
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(workers)]}
-    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "KERAS_BACKEND": "tensorflow"}
+def tf_config(index, addresses):
+    """The environment of TensorFlow worker `index` of a cluster at `addresses`."""
+    return {"KERAS_BACKEND": "tensorflow", "TF_CONFIG": json.dumps(
+        {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})}
+
+
+def jax_processes(index, addresses):
+    """The environment of JAX process `index` of those at `addresses` (Keras's variables)."""
+    return {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES": ",".join(addresses),
+            "KERAS_DISTRIBUTION_NUM_PROCESSES": str(len(addresses)),
+            "KERAS_DISTRIBUTION_PROCESS_ID": str(index)}
+
+
+def run_workers(command, folder, cluster_env, workers=2):
+    """Runs `command` in `workers` processes of one cluster on loopback, process i with
+    cluster_env(i, addresses), and returns each one's stdout; their output goes to files in
+    `folder` (a pipe left unread could stall a worker, and with it the cluster)."""
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(workers)]
+    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
     os.makedirs(folder, exist_ok=True)
     processes, logs = [], []
     for index in range(workers):
-        env["TF_CONFIG"] = json.dumps({"cluster": cluster,
-                                       "task": {"type": "worker", "index": index}})
         out = open(os.path.join(folder, f"worker{index}.out"), "w+")
         err = open(os.path.join(folder, f"worker{index}.err"), "w+")
         logs.append((out, err))
-        processes.append(subprocess.Popen(command, cwd=ROOT, env=dict(env), stdout=out,
-                                          stderr=err, text=True))
+        processes.append(subprocess.Popen(
+            command, cwd=ROOT, env={**env, **cluster_env(index, addresses)}, stdout=out,
+            stderr=err, text=True))
     try:
         for p in processes:
             p.wait(timeout=1500)
@@ -121,13 +133,17 @@ def run_workers(command, folder, workers=2):
     return outputs
 
 
+def worker_trajectories(models, strategy, cluster_env, folder):
+    """Each worker's trajectories: one process alone ("none"), then all together."""
+    outputs = run_workers([sys.executable, os.path.join("tests", "distributed_runs.py"),
+                           models, "none", strategy], folder, cluster_env)
+    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+
+
 @pytest.fixture(scope="module")
 def multi_worker(tmp_path_factory):
-    """Each worker's trajectories: one process alone ("none"), then both together."""
-    outputs = run_workers([sys.executable, os.path.join("tests", "distributed_runs.py"),
-                           "draw,align_draw,align_pixel_rnn", "none", "multi_worker"],
-                          str(tmp_path_factory.mktemp("workers")))
-    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    return worker_trajectories("draw,align_draw,align_pixel_rnn", "multi_worker", tf_config,
+                               str(tmp_path_factory.mktemp("workers")))
 
 
 @pytest.mark.parametrize("model", ["draw", "align_draw", "align_pixel_rnn"])
@@ -137,12 +153,16 @@ def test_multi_worker_on_loopback_matches_one_process(multi_worker, model):
     assert other[f"{model} multi_worker"] == chief[f"{model} multi_worker"]  # in step
 
 
-@pytest.mark.parametrize("flagfile", ["smoke_aligndraw", "smoke_pixelrnn"])
-def test_multi_worker_on_loopback_writes_one_checkpoint(tmp_path, flagfile):
+@pytest.mark.parametrize("flagfile, strategy, cluster_env", [
+    ("smoke_aligndraw", "multi_worker", tf_config),
+    ("smoke_pixelrnn", "multi_worker", tf_config),
+    ("smoke_pixelrnn", "data_parallel", jax_processes)])
+def test_processes_on_loopback_write_one_checkpoint(tmp_path, flagfile, strategy, cluster_env):
     workdir = str(tmp_path / "run")
     outputs = run_workers([sys.executable, "-m", "t2i_tf.train", f"--flagfile=flags/{flagfile}",
-                           f"--workdir={workdir}", "--strategy=multi_worker",
-                           "--train_steps=2", "--steps_per_epoch=2"], str(tmp_path / "logs"))
+                           f"--workdir={workdir}", f"--strategy={strategy}",
+                           "--train_steps=2", "--steps_per_epoch=2"], str(tmp_path / "logs"),
+                          cluster_env)
     assert all("over 2 replica(s)" in out for out in outputs)
     assert sorted(os.listdir(workdir)) == ["checkpoint.npz", "config.json", "logs", "metrics.jsonl",
                                            "samples", "vocabulary.json", "weights.npz"]
@@ -150,6 +170,16 @@ def test_multi_worker_on_loopback_writes_one_checkpoint(tmp_path, flagfile):
     assert len(glob.glob(os.path.join(workdir, "logs", "events.out.tfevents.*"))) == 1
     assert len(glob.glob(os.path.join(workdir, "samples", "*.png"))) == 1
     assert "finished" in outputs[0] and "finished" not in outputs[1]  # the chief's line only
+
+
+def test_jax_data_parallel_two_processes_match_one_process(tmp_path):
+    """keras.distribution.initialize joins two JAX CPU processes on loopback (gloo); each feeds
+    its half of every global batch."""
+    out, other = worker_trajectories("draw,align_pixel_rnn", "data_parallel", jax_processes,
+                                     str(tmp_path))
+    for model in ("draw", "align_pixel_rnn"):
+        assert_same_trajectory(out, model, "data_parallel")
+        assert other[f"{model} data_parallel"] == out[f"{model} data_parallel"]
 
 
 def test_strategy_on_the_wrong_backend_is_one_error_line(tmp_path):
