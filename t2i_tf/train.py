@@ -18,7 +18,9 @@ same command again to resume.
 Several devices: --strategy=mirrored (TensorFlow, the local GPUs), --strategy=multi_worker
 (TensorFlow, one process per machine, the cluster in TF_CONFIG; every worker runs the same
 command with the same --workdir on a shared file system, the chief writes), or
---strategy=data_parallel (JAX, the local devices). --batch_size is the global batch.
+--strategy=data_parallel (JAX, the local devices; one process per machine when
+KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES and _PROCESS_ID are set, process 0 writes).
+Every model trains under every strategy. --batch_size is the global batch.
 """
 
 from absl import flags

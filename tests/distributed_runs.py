@@ -73,7 +73,8 @@ def batches(name, rng):
     return [({"images": x, "ids": i * m, "mask": m},) for x, i, m in zip(images, ids, mask)]
 
 
-def trajectory(name, distribution, initial_weights, data, jit_compile):
+def trajectory(name, distribution, initial_weights, data, jit_compile, train=True):
+    """(initial weights, the run's record); the record is None if not train."""
     import keras
 
     from t2i_tf.models import registry
@@ -83,6 +84,8 @@ def trajectory(name, distribution, initial_weights, data, jit_compile):
         if initial_weights is not None:
             model.set_weights(initial_weights)
         weights = model.get_weights()
+        if not train:
+            return weights, None
         distribution.jit_compile = jit_compile
         distribution.compile(model, keras.optimizers.SGD(LEARNING_RATE[name],
                                                          clipnorm=CLIPNORM))
@@ -106,13 +109,18 @@ def main(models, strategies):
     keras.utils.set_random_seed(0)  # the same initial weights in every process
     # One compile setting for all: TensorFlow draws other random numbers under XLA.
     jit_compile = all(d.jit_compile for d in distributions.values())
+    # In a cluster the chief alone trains the one-process runs; the others build their
+    # models only, for the initial weights.
+    chief = all(d.is_chief for d in distributions.values())
     out = {}
     for name in models:
         data = batches(name, np.random.default_rng(0))
         weights = None  # the first run's initial weights start every run
         for strategy, distribution in distributions.items():
-            weights, out[f"{name} {strategy}"] = trajectory(name, distribution, weights, data,
-                                                             jit_compile)
+            train = chief or distribution.processes > 1
+            weights, record = trajectory(name, distribution, weights, data, jit_compile, train)
+            if record is not None:
+                out[f"{name} {strategy}"] = record
     print(json.dumps(out))
 
 
