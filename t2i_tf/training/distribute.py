@@ -209,9 +209,9 @@ def _tf_strategy(name):
     strategy = _multi_worker_strategy()
     task_type, index, cluster = task
     tasks = [(t, i) for t in ("chief", "worker") for i in range(len(cluster.get(t, ())))]
+    process = tasks.index((task_type, index)) if (task_type, index) in tasks else 0
     return Distribution(name, strategy.num_replicas_in_sync, _is_chief(task), False,
-                        strategy.scope, tasks.index((task_type, index)) if
-                        (task_type, index) in tasks else 0, max(len(tasks), 1))
+                        strategy.scope, process, max(len(tasks), 1))
 
 
 def _multi_worker_strategy():
@@ -219,10 +219,11 @@ def _multi_worker_strategy():
 
     Across workers fit() calls strategy.reduce where TensorFlow's collective reduce takes
     one float or int32/int64 tensor (of rank >= 1 for an axis; keras-team/keras#20585 is
-    the scalar case): with the whole first batch ("MEAN", axis=None: a dict of float images, int32 ids and uint8 mask, or
-    a pixel model's uint8 images) to build the model, and with each scalar metric ("MEAN",
-    axis=0) after every step. This reduce maps over the nest, reduces other integer types
-    as int32, and averages a scalar across the replicas: one path for every model.
+    the scalar case): with the whole first batch ("MEAN", axis=None: a dict of float
+    images, int32 ids and uint8 mask, or a pixel model's uint8 images) to build the model,
+    and with each scalar metric ("MEAN", axis=0) after every step. This reduce maps over
+    the nest, reduces other integer types as int32, and averages a scalar across the
+    replicas: one path for every model.
     """
     import tensorflow as tf
 
