@@ -115,9 +115,8 @@ def _run(distribution):
     if FLAGS.flops_only:
         print(json.dumps(flops_per_image(model, batch)))
         return
-    model.compile(optimizer=loop.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
-                                                    FLAGS.clipnorm),
-                  jit_compile=distribution.jit_compile)
+    distribution.compile(model, loop.make_optimizer(FLAGS.optimizer, FLAGS.learning_rate,
+                                                    FLAGS.clipnorm))
 
     def stream():
         while True:

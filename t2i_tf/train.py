@@ -18,7 +18,9 @@ same command again to resume.
 Several devices: --strategy=mirrored (TensorFlow, the local GPUs), --strategy=multi_worker
 (TensorFlow, one process per machine, the cluster in TF_CONFIG; every worker runs the same
 command with the same --workdir on a shared file system, the chief writes), or
---strategy=data_parallel (JAX, the local devices). --batch_size is the global batch.
+--strategy=data_parallel (JAX, the local devices; one process per machine when
+KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES and _PROCESS_ID are set, process 0 writes).
+Every model trains under every strategy. --batch_size is the global batch.
 """
 
 from absl import flags
@@ -164,13 +166,6 @@ def main(argv):
     check_model_data(FLAGS.model, FLAGS.data)  # before the slow imports
     check_options(FLAGS.model, FLAGS.data)
     _pick_backend()
-    if FLAGS.strategy == "multi_worker" and FLAGS.max_wall_minutes is not None:
-        raise cli.UsageError("--max_wall_minutes does not combine with --strategy=multi_worker "
-                             "(the workers would stop at different steps)")
-    if FLAGS.strategy == "multi_worker" and FLAGS.model != "draw":
-        raise cli.UsageError("--strategy=multi_worker trains --model=draw only: Keras 3.15's fit "
-                             "cannot average the caption models' dict inputs across workers "
-                             "(keras-team/keras#20585); use --strategy=mirrored on one machine")
     from t2i_tf.training import checkpoint
 
     note, init_weights = checkpoint.prepare_workdir(FLAGS.workdir, FLAGS.init_from,
@@ -185,6 +180,10 @@ def main(argv):
     try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs an op
         distribution = distribute.make(FLAGS.strategy, FLAGS.jit_compile)
         distribution.check_batch_size(FLAGS.batch_size)
+        if distribution.processes > 1 and FLAGS.max_wall_minutes is not None:
+            raise distribute.StrategyError(
+                f"--max_wall_minutes does not combine with --strategy={FLAGS.strategy} over "
+                f"{distribution.processes} processes (they would stop at different steps)")
     except distribute.StrategyError as e:
         raise cli.UsageError(str(e)) from None
     keras.utils.set_random_seed(FLAGS.seed)

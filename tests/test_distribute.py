@@ -1,13 +1,21 @@
 """Distributed training (t2i_tf/training/distribute.py) on this CPU, each run in fresh processes:
-  - MirroredStrategy over two logical CPU devices follows the one-device loss trajectory of
-    DRAW and alignDRAW (same initial weights, global batches and seed);
+  - MirroredStrategy over two logical CPU devices follows the one-device trajectory (losses
+    and final weights) of DRAW and alignDRAW (same initial weights, global batches and seed);
   - keras.distribution.DataParallel over two virtual JAX CPU devices does the same for DRAW;
-  - two `train --strategy=multi_worker` processes on loopback train together, and only the
-    chief writes: one checkpoint, one metrics line per chunk, one events file;
+  - MultiWorkerMirroredStrategy over two worker processes on loopback (one CPU device each)
+    does the same for DRAW, alignDRAW and alignPixelRNN;
+  - keras.distribution.DataParallel over two JAX processes on loopback does the same for
+    DRAW and alignPixelRNN;
+  - two `train` processes on loopback (--strategy=multi_worker for alignDRAW and the pixel
+    model, data_parallel across JAX processes for DRAW) train together, and only the chief
+    writes: one checkpoint, one metrics line per chunk, one events file;
   - a strategy on the wrong backend is one error line;
   - XLA follows --[no]jit_compile, and is off under tf.distribute.
 The trajectories come from tests/distributed_runs.py, which trains with plain SGD so that a
-wrongly scaled gradient shows in the losses as well as a wrongly scaled loss.
+wrongly scaled gradient shows in the losses as well as a wrongly scaled loss, and clips the
+gradient where it is largest: replicas that clipped their own shares before summing them
+(Keras 3.15's way) moved the losses by up to 7.8e-5 and the weights by up to 0.13 (mirrored,
+measured), far outside the tolerance.
 """
 
 import glob
@@ -46,6 +54,11 @@ def assert_same_trajectory(out, model, strategy):
     np.testing.assert_allclose(several["loss"], one["loss"], rtol=RTOL)
     # Steps differ by more than the tolerance, so other noise or batches would show.
     assert np.abs(np.diff(one["loss"])).max() > 2 * RTOL * np.abs(one["loss"]).max()
+    # The final weights (of magnitude up to about 1) within RTOL, absolutely: measured up to
+    # 2.5e-6 (alignDRAW, mirrored).
+    assert len(several["weights"]) == len(one["weights"])
+    for got, want in zip(several["weights"], one["weights"]):
+        np.testing.assert_allclose(got, want, rtol=0, atol=RTOL)
 
 
 @pytest.fixture(scope="module")
@@ -75,33 +88,102 @@ def free_ports(n):
     return ports
 
 
-def test_multi_worker_on_loopback_writes_one_checkpoint(tmp_path):
-    workdir = str(tmp_path / "run")
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
-    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "KERAS_BACKEND": "tensorflow"}
-    workers = []
-    for index in range(2):
-        env["TF_CONFIG"] = json.dumps({"cluster": cluster,
-                                       "task": {"type": "worker", "index": index}})
-        workers.append(subprocess.Popen(
-            [sys.executable, "-m", "t2i_tf.train", "--flagfile=flags/smoke",
-             f"--workdir={workdir}", "--strategy=multi_worker", "--train_steps=2"],
-            cwd=ROOT, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+def tf_config(index, addresses):
+    """The environment of TensorFlow worker `index` of a cluster at `addresses`."""
+    return {"KERAS_BACKEND": "tensorflow", "TF_CONFIG": json.dumps(
+        {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})}
+
+
+def jax_processes(index, addresses):
+    """The environment of JAX process `index` of those at `addresses` (Keras's variables)."""
+    return {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES": ",".join(addresses),
+            "KERAS_DISTRIBUTION_NUM_PROCESSES": str(len(addresses)),
+            "KERAS_DISTRIBUTION_PROCESS_ID": str(index)}
+
+
+def run_workers(command, folder, cluster_env, workers=2):
+    """Runs `command` in `workers` processes of one cluster on loopback, process i with
+    cluster_env(i, addresses), and returns each one's stdout; their output goes to files in
+    `folder` (a pipe left unread could stall a worker, and with it the cluster)."""
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(workers)]
+    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    os.makedirs(folder, exist_ok=True)
+    processes, logs = [], []
+    for index in range(workers):
+        out = open(os.path.join(folder, f"worker{index}.out"), "w+")
+        err = open(os.path.join(folder, f"worker{index}.err"), "w+")
+        logs.append((out, err))
+        processes.append(subprocess.Popen(
+            command, cwd=ROOT, env={**env, **cluster_env(index, addresses)}, stdout=out,
+            stderr=err, text=True))
     try:
-        outputs = [w.communicate(timeout=1500) for w in workers]
+        for p in processes:
+            p.wait(timeout=1500)
     finally:
-        for w in workers:
-            if w.poll() is None:
-                w.kill()
-    for w, (_, err) in zip(workers, outputs):
-        assert w.returncode == 0, err[-3000:]
-    assert all("over 2 replica(s)" in out for out, _ in outputs)
-    assert sorted(os.listdir(workdir)) == ["checkpoint.npz", "config.json", "logs", "metrics.jsonl",
-                                           "samples", "weights.npz"]
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+    outputs = []
+    for p, (out, err) in zip(processes, logs):
+        out.seek(0)
+        err.seek(0)
+        assert p.returncode == 0, err.read()[-3000:]
+        outputs.append(out.read())
+        out.close()
+        err.close()
+    return outputs
+
+
+def worker_trajectories(models, strategy, cluster_env, folder):
+    """Each worker's trajectories: one process alone ("none"), then all together."""
+    outputs = run_workers([sys.executable, os.path.join("tests", "distributed_runs.py"),
+                           models, "none", strategy], folder, cluster_env)
+    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+
+
+@pytest.fixture(scope="module")
+def multi_worker(tmp_path_factory):
+    return worker_trajectories("draw,align_draw,align_pixel_rnn", "multi_worker", tf_config,
+                               str(tmp_path_factory.mktemp("workers")))
+
+
+@pytest.mark.parametrize("model", ["draw", "align_draw", "align_pixel_rnn"])
+def test_multi_worker_on_loopback_matches_one_process(multi_worker, model):
+    chief, other = multi_worker
+    assert_same_trajectory(chief, model, "multi_worker")
+    assert other[f"{model} multi_worker"] == chief[f"{model} multi_worker"]  # in step
+
+
+@pytest.mark.parametrize("flagfile, strategy, cluster_env", [
+    ("smoke_aligndraw", "multi_worker", tf_config),
+    ("smoke_pixelrnn", "multi_worker", tf_config),
+    ("smoke", "data_parallel", jax_processes)])  # (DRAW: twice as fast, and it traces too)
+def test_processes_on_loopback_write_one_checkpoint(tmp_path, flagfile, strategy, cluster_env):
+    workdir = str(tmp_path / "run")
+    outputs = run_workers([sys.executable, "-m", "t2i_tf.train", f"--flagfile=flags/{flagfile}",
+                           f"--workdir={workdir}", f"--strategy={strategy}",
+                           "--train_steps=2", "--steps_per_epoch=2"], str(tmp_path / "logs"),
+                          cluster_env)
+    assert all("over 2 replica(s)" in out for out in outputs)
+    captioned = ["vocabulary.json"] if flagfile != "smoke" else []
+    assert sorted(os.listdir(workdir)) == sorted(
+        ["checkpoint.npz", "config.json", "logs", "metrics.jsonl", "samples", "weights.npz",
+         *captioned])
     assert [r["step"] for r in records(workdir)] == [2]  # the chief's line only
     assert len(glob.glob(os.path.join(workdir, "logs", "events.out.tfevents.*"))) == 1
     assert len(glob.glob(os.path.join(workdir, "samples", "*.png"))) == 1
+    assert "finished" in outputs[0] and "finished" not in outputs[1]  # the chief's line only
+
+
+def test_jax_data_parallel_two_processes_match_one_process(tmp_path):
+    """keras.distribution.initialize joins two JAX CPU processes on loopback (gloo); each feeds
+    its half of every global batch."""
+    out, other = worker_trajectories("draw,align_pixel_rnn", "data_parallel", jax_processes,
+                                     str(tmp_path))
+    for model in ("draw", "align_pixel_rnn"):
+        assert_same_trajectory(out, model, "data_parallel")
+        assert other[f"{model} data_parallel"] == out[f"{model} data_parallel"]
 
 
 def test_strategy_on_the_wrong_backend_is_one_error_line(tmp_path):

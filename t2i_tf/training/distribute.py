@@ -8,7 +8,8 @@
 
 The global batch (--batch_size) is split evenly across the replicas. Under tf.distribute each
 replica computes the mean loss of its own share, and Keras sums the replicas' gradients, so
-a custom compute_loss divides its mean by the number of replicas. Under DataParallel the
+a custom compute_loss divides its mean by the number of replicas; a clipping optimizer clips
+that sum, as one device clips its gradient (Distribution.compile). Under DataParallel the
 step is one program over the global batch and needs no correction. The noise of the
 variational models is drawn for the global batch and each replica takes its slice, so an
 example gets the noise it would get on one device and the loss trajectory matches a
@@ -44,14 +45,22 @@ class Distribution:
       jit_compile: the compile() flag (make() sets it): False under tf.distribute, where
         XLA cannot reach variables mirrored on other devices, and on TensorFlow when the
         user asked for none; JAX always compiles its step.
+      process, processes: this process's index among the processes of the run (TensorFlow
+        workers, JAX processes) and their number; (0, 1) in a one-process run. Processes
+        step in lockstep: none may stop on its own clock. Across JAX processes each one
+        feeds its own share of every global batch and runs every computation over the
+        weights (the chief alone writes).
     """
 
-    def __init__(self, name, num_replicas=1, is_chief=True, jit_compile=True, scope=None):
+    def __init__(self, name, num_replicas=1, is_chief=True, jit_compile=True, scope=None,
+                 process=0, processes=1):
         self.name = name
         self.num_replicas = num_replicas
         self.is_chief = is_chief
         self.jit_compile = jit_compile
         self._scope = scope
+        self.process = process
+        self.processes = processes
 
     @property
     def tf_distribute(self):
@@ -71,7 +80,9 @@ class Distribution:
         XLA still compiles once per bucket).
         """
         if keras.backend.backend() != "tensorflow":
-            return make_stream()
+            if self.processes == 1:
+                return make_stream()
+            return (self._share(batch) for batch in make_stream())
         import tensorflow as tf
 
         def spec(key, array):
@@ -94,9 +105,10 @@ class Distribution:
 
     def arrays(self, x, batch_size):
         """What evaluate() takes for in-memory arrays x (or a dict of them): on TensorFlow
-        a batched tf.data.Dataset without autotuning, as batches(); elsewhere x itself."""
+        a batched tf.data.Dataset without autotuning, as batches(); across JAX processes
+        the batches cut to this process's share; elsewhere x itself."""
         if keras.backend.backend() != "tensorflow":
-            return x
+            return x if self.processes == 1 else _Shares(x, batch_size, self._share)
         import tensorflow as tf
 
         return self._dataset_options(
@@ -115,9 +127,24 @@ class Distribution:
             tf.data.experimental.AutoShardPolicy.DATA)  # each worker its part of each batch
         return dataset.with_options(options)
 
+    def compile(self, model, optimizer):
+        """model.compile(optimizer) for this strategy: its XLA setting, and under
+        tf.distribute an optimizer that clips the global batch's gradient, as one device
+        does (_clip_the_sum)."""
+        if self.tf_distribute:
+            _clip_the_sum(optimizer)
+        model.compile(optimizer=optimizer, jit_compile=self.jit_compile)
+
     def scope(self):
         """The context to build, compile and train the model in."""
         return self._scope() if self._scope is not None else contextlib.nullcontext()
+
+    def _share(self, nest):
+        """This process's rows of every array in nest (equal shares, in process order)."""
+        import numpy as np
+
+        return keras.tree.map_structure(
+            lambda a: np.split(a, self.processes)[self.process], nest)
 
     def check_batch_size(self, batch_size):
         if batch_size % self.num_replicas:
@@ -152,12 +179,24 @@ def make(name, jit_compile=True):
 
 
 def _data_parallel():
+    """DataParallel over every device of every JAX process: one process, or those that
+    keras.distribution.initialize() joins, from KERAS_DISTRIBUTION_JOB_ADDRESSES (the
+    coordinator's address first), KERAS_DISTRIBUTION_NUM_PROCESSES and
+    KERAS_DISTRIBUTION_PROCESS_ID."""
     import jax
 
+    processes = os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1")
+    if processes != "1":
+        try:
+            keras.distribution.initialize()
+        except (ValueError, RuntimeError) as e:
+            raise StrategyError(f"--strategy=data_parallel could not join the processes of "
+                                f"KERAS_DISTRIBUTION_*: {str(e).splitlines()[0]}") from None
     devices = keras.distribution.list_devices()
-    distribution = keras.distribution.DataParallel(devices=devices)
+    distribution = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
     return Distribution("data_parallel", len(devices), jax.process_index() == 0,
-                        scope=distribution.scope)
+                        scope=distribution.scope, process=jax.process_index(),
+                        processes=jax.process_count())
 
 
 def _tf_strategy(name):
@@ -167,32 +206,85 @@ def _tf_strategy(name):
         strategy = tf.distribute.MirroredStrategy()
         return Distribution(name, strategy.num_replicas_in_sync, True, False, strategy.scope)
     task = _task_from_tf_config()
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    _average_scalar_metrics_across_workers()
+    strategy = _multi_worker_strategy()
+    task_type, index, cluster = task
+    tasks = [(t, i) for t in ("chief", "worker") for i in range(len(cluster.get(t, ())))]
+    process = tasks.index((task_type, index)) if (task_type, index) in tasks else 0
     return Distribution(name, strategy.num_replicas_in_sync, _is_chief(task), False,
-                        strategy.scope)
+                        strategy.scope, process, max(len(tasks), 1))
 
 
-def _average_scalar_metrics_across_workers():
-    """Works around keras-team/keras#20585 (Keras 3.15): across workers, fit() and evaluate()
-    average each replica's metric values along axis 0, which fails on scalars. Here scalars
-    are averaged across the replicas instead. Patches Keras's TensorFlow trainer, once,
-    and only in a multi-worker process."""
-    from keras.src.backend.tensorflow import trainer
+def _multi_worker_strategy():
+    """MultiWorkerMirroredStrategy whose reduce() takes what Keras 3.15's fit gives it.
 
-    original = trainer.reduce_per_replica
-    if getattr(original, "t2i_workaround", False):
+    Across workers fit() calls strategy.reduce where TensorFlow's collective reduce takes
+    one float or int32/int64 tensor (of rank >= 1 for an axis; keras-team/keras#20585 is
+    the scalar case): with the whole first batch ("MEAN", axis=None: a dict of float
+    images, int32 ids and uint8 mask, or a pixel model's uint8 images) to build the model,
+    and with each scalar metric ("MEAN", axis=0) after every step. This reduce maps over
+    the nest, reduces other integer types as int32, and averages a scalar across the
+    replicas: one path for every model.
+    """
+    import tensorflow as tf
+
+    collective = (tf.bfloat16, tf.float16, tf.float32, tf.float64, tf.int32, tf.int64)
+
+    class Strategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def __init__(self):
+            super().__init__()
+            self._widen = tf.function(lambda v: self.run(tf.cast, args=(v, tf.int32)))
+
+        def reduce(self, reduce_op, value, axis=None):
+            return tf.nest.map_structure(lambda v: self._reduce_one(reduce_op, v, axis), value)
+
+        def _reduce_one(self, reduce_op, value, axis):
+            local = self.experimental_local_results(value)[0]
+            axis = axis if local.shape.rank else None
+            if local.dtype in collective:
+                return super().reduce(reduce_op, value, axis)
+            return tf.cast(super().reduce(reduce_op, self._widen(value), axis), local.dtype)
+
+    return Strategy()
+
+
+def _clip_the_sum(optimizer):
+    """Makes a clipping optimizer clip the sum of the replicas' gradients under tf.distribute.
+
+    Keras 3.15 on TensorFlow clips each replica's share of the gradient and then sums the
+    shares (TFOptimizer._backend_update_step), which is not the clipped gradient of the
+    global batch that one device applies, once clipping bites. Here optimizer.apply sums
+    the shares first (an explicit all-reduce), clips the sum as the optimizer would, and
+    hands the optimizer an equal part of it from each replica: the optimizer's own clip
+    leaves a part as it is (its norm is at most the bound over the number of replicas) and
+    its own sum restores the clipped sum. The cost: a second all-reduce of the gradients
+    in each step. An optimizer that does not clip is left alone (a sum of shares is the
+    gradient of the global batch already).
+    """
+    import tensorflow as tf
+
+    if not (optimizer.clipnorm or optimizer.global_clipnorm or optimizer.clipvalue):
         return
+    apply = optimizer.apply
 
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction != "auto" or not trainer._collective_all_reduce_multi_worker(strategy):
-            return original(values, strategy, reduction)
-        return keras.tree.map_structure(
-            lambda v: strategy.reduce("MEAN", v, axis=None)
-            if trainer._is_per_replica_instance(v) else v, values)
+    def apply_clipped_sum(grads, trainable_variables=None):
+        context = tf.distribute.get_replica_context()
+        count = 1 if context is None else context.num_replicas_in_sync
+        if count == 1:
+            return apply(grads, trainable_variables)
+        grads = optimizer._clip_gradients(context.all_reduce("SUM", list(grads)))
+        return apply([_divide(g, count) for g in grads], trainable_variables)
 
-    reduce_per_replica.t2i_workaround = True
-    trainer.reduce_per_replica = reduce_per_replica
+    optimizer.apply = apply_clipped_sum
+
+
+def _divide(gradient, count):
+    """A gradient (a tensor, or an embedding's tf.IndexedSlices: a slice per lookup, as
+    one device clips it and the all-reduce gathers it) divided by count."""
+    import tensorflow as tf
+
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(gradient.values / count, gradient.indices, gradient.dense_shape)
+    return gradient / count
 
 
 def _task_from_tf_config():
@@ -220,6 +312,22 @@ def _is_chief(task):
     task_type, index, cluster = task
     return task_type == "chief" or (task_type == "worker" and index == 0
                                     and "chief" not in cluster)
+
+
+class _Shares(keras.utils.PyDataset):
+    """In-memory arrays (or a dict of them) in batches of batch_size, each cut by share."""
+
+    def __init__(self, x, batch_size, share):
+        super().__init__()
+        self.x, self.batch_size, self.share = x, batch_size, share
+        self.size = len(keras.tree.flatten(x)[0])
+
+    def __len__(self):
+        return -(-self.size // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return (self.share(keras.tree.map_structure(lambda a: a[rows], self.x)),)
 
 
 def _feedable(nest):

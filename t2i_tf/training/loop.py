@@ -217,22 +217,27 @@ def _pictures(model, data, tracer, samples, seed, n=4):
     return summaries.pictures(samples, trace, words, read_n, write_n, rows=n)
 
 
-def _write_epoch(workdir, model, optimizer, data, record, writer, sampler, tracer,
-                 num_grid_samples, seed):
-    """The chief's outputs after a chunk: checkpoint, metrics line, summaries, sample grid.
-
-    The checkpoint holds the record too, so that a kill between the two writes loses
-    nothing: a resume appends the record the checkpoint holds if the file lacks it.
-    The sample grid and pictures draw their own noise, which the model's noise state
-    (saved before them) does not see."""
-    step = record["step"]
-    checkpoint.save_model(workdir, model, optimizer, record=record)
-    _append_record(workdir, record)
-    writer.scalars(step, {k: v for k, v in record.items() if "/" in k})
+def _samples(model, data, sampler, tracer, num_grid_samples, seed):
+    """The chunk's sample grid and pictures. They draw their own noise, which the model's
+    noise state (saved before them) does not see."""
     with _KeepNoise(model):
         samples, out = _preview(model, data, sampler, num_grid_samples, seed)
         pictures = _pictures(model, data, tracer, out, seed) if tracer else {}
-    image = visualize.grid(samples, scale=2)
+    return visualize.grid(samples, scale=2), pictures
+
+
+def _write_record(workdir, model, optimizer, record, writer):
+    """The chief's record of a chunk: checkpoint, metrics line, scalar summaries.
+
+    The checkpoint holds the record too, so that a kill between the two writes loses
+    nothing: a resume appends the record the checkpoint holds if the file lacks it."""
+    checkpoint.save_model(workdir, model, optimizer, record=record)
+    _append_record(workdir, record)
+    writer.scalars(record["step"], {k: v for k, v in record.items() if "/" in k})
+
+
+def _write_samples(workdir, step, writer, image, pictures):
+    """The chief's sample grid (a PNG and a summary) and pictures of a chunk."""
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     visualize.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), image)
     writer.images(step, {"samples": image, **pictures})
@@ -248,7 +253,8 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
     scope holds the model and this call; None trains on one device. Only its chief writes
     checkpoints, metrics, summaries and samples. A checkpoint (with a validation record) is
     written every `steps_per_epoch` steps, and also after `checkpoint_minutes` of wall time
-    since the last one, if set; either way the run's trajectory is the same.
+    since the last one, if set and the run has one process (processes would stop at
+    different steps); either way the run's trajectory is the same.
     init_weights: a model folder whose weights a new run starts from (prepare_workdir).
     callbacks: more Keras callbacks for fit.
     Returns the last record (the one written to metrics.jsonl by the chief).
@@ -259,7 +265,7 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
     if chief:
         checkpoint.remove_stale_temporaries(workdir)
     valid_x = distribution.arrays(data.validation(valid_images), batch_size)
-    model.compile(optimizer=optimizer, jit_compile=distribution.jit_compile)
+    distribution.compile(model, optimizer)
     # The checkpoint holds no learning rate: the one asked for now (a constant or a schedule
     # of the step) applies, so a resumed run can lower it or change its schedule.
     resumed = checkpoint.restore_training(workdir, model, optimizer)
@@ -278,17 +284,22 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
             checkpoint.save_model(workdir, model, optimizer)
     if data.captioned and chief:
         checkpoint.save_vocabulary(workdir, data.vocabulary)
-    if getattr(data, "text", None) is not None:
+    if getattr(data, "text", None) is not None and chief:
         checkpoint.save_text(workdir, data.text)
 
+    if distribution.processes > 1:
+        checkpoint_minutes = None
     stopper = _Stopper(None if max_wall_seconds is None else time.time() + max_wall_seconds,
                        None if checkpoint_minutes is None else 60.0 * checkpoint_minutes)
     previous = {s: signal.signal(s, lambda *_: stopper.request("interrupted"))
                 for s in (signal.SIGINT, signal.SIGTERM)}
     writer = summaries.open_writer(os.path.join(workdir, "logs")) if chief else None
-    sampler = _make_sampler(model, data) if chief else None
+    # The samples are the chief's to write; every JAX process of a multi-process run draws
+    # them, since each takes part in every computation over the model's weights.
+    draws = chief or (distribution.name == "data_parallel" and distribution.processes > 1)
+    sampler = _make_sampler(model, data) if draws else None
     variational = registry.spec_of(model).family == registry.VARIATIONAL  # they trace
-    tracer = jit.compile_method(model, model.trace) if chief and variational else None
+    tracer = jit.compile_method(model, model.trace) if draws and variational else None
     record = _resume_records(workdir, step) if resumed else {}
     if not resumed and chief and os.path.exists(os.path.join(workdir, METRICS)):
         os.remove(os.path.join(workdir, METRICS))  # an earlier run's records, not this one's
@@ -323,8 +334,11 @@ def train(model, data, workdir, optimizer, batch_size=100, train_steps=1000,
                        "the initial weights")
                     + ": lower --learning_rate or --clipnorm and run again")
             if chief:
-                _write_epoch(workdir, model, optimizer, data, record, writer, sampler, tracer,
-                             num_grid_samples, seed)
+                _write_record(workdir, model, optimizer, record, writer)
+            if draws:
+                image, pictures = _samples(model, data, sampler, tracer, num_grid_samples, seed)
+                if chief:
+                    _write_samples(workdir, step, writer, image, pictures)
             stopper.checkpointed()
             progress.clear()
             print(json.dumps(record), flush=True)
