@@ -179,7 +179,7 @@ def main(argv):
 
     try:  # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs an op
         distribution = distribute.make(FLAGS.strategy, FLAGS.jit_compile)
-        distribution.check_batch_size(FLAGS.batch_size)
+        distribution.check_batch_size(FLAGS.batch_size, FLAGS.valid_images)
         if distribution.processes > 1 and FLAGS.max_wall_minutes is not None:
             raise distribute.StrategyError(
                 f"--max_wall_minutes does not combine with --strategy={FLAGS.strategy} over "

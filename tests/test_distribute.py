@@ -200,3 +200,20 @@ def test_xla_is_off_under_tf_distribute_or_when_asked(name):
 
     assert distribute.make(name).jit_compile is (name == "none")
     assert distribute.make(name, jit_compile=False).jit_compile is False
+
+
+@pytest.mark.parametrize("batch_size, valid_images, refusal", [
+    (100, 1000, None), (100, 1050, None),
+    (100, 1051, "--valid_images=1051 leaves a last validation batch of 51 images"),
+    (99, 0, "--batch_size=99 does not split evenly across the 2 replicas")])
+def test_batches_that_do_not_split_across_processes_are_refused(batch_size, valid_images,
+                                                                refusal):
+    from t2i_tf.training import distribute
+
+    two = distribute.Distribution("data_parallel", num_replicas=2, processes=2, process=1)
+    if refusal is None:
+        two.check_batch_size(batch_size, valid_images)
+        return
+    with pytest.raises(distribute.StrategyError, match=refusal):
+        two.check_batch_size(batch_size, valid_images)
+    distribute.Distribution("none").check_batch_size(100, valid_images)  # one process: any

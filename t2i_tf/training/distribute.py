@@ -146,10 +146,18 @@ class Distribution:
         return keras.tree.map_structure(
             lambda a: np.split(a, self.processes)[self.process], nest)
 
-    def check_batch_size(self, batch_size):
+    def check_batch_size(self, batch_size, valid_images=0):
+        """Refuses a global batch that does not split evenly across the replicas, or, over
+        several processes, a last validation batch (valid_images % batch_size images) that
+        does not split evenly across the processes."""
         if batch_size % self.num_replicas:
             raise StrategyError(f"--batch_size={batch_size} does not split evenly across the "
                                 f"{self.num_replicas} replicas of --strategy={self.name}")
+        last = valid_images % batch_size
+        if self.processes > 1 and last % self.processes:
+            raise StrategyError(f"--valid_images={valid_images} leaves a last validation batch "
+                                f"of {last} images, which does not split evenly across the "
+                                f"{self.processes} processes of --strategy={self.name}")
 
 
 def make(name, jit_compile=True):
