@@ -109,16 +109,24 @@ def test_draw_export_matches_in_process(draw_export, tmp_path):
     assert out["images"].max() > 200 and out["images"].min() < 50  # digits, not grey
 
 
-def test_signature_defaults_are_stored(align_export):
+def signature_defaults(export_dir, version="1"):
+    """{signature name: its stored input defaults (TensorProtos by input name)}, read from
+    the SavedModel's saved_model.pb as TF Serving reads them."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel()
-    with open(os.path.join(align_export, "1", "saved_model.pb"), "rb") as f:
+    with open(os.path.join(export_dir, version, "saved_model.pb"), "rb") as f:
         proto.ParseFromString(f.read())
+    return {name: signature.defaults
+            for name, signature in proto.meta_graphs[0].signature_def.items()}
+
+
+def test_signature_defaults_are_stored(align_export):
+    stored = signature_defaults(align_export)
     for name in ("serving_default", "from_ids", "drawing"):
-        defaults = proto.meta_graphs[0].signature_def[name].defaults
+        defaults = stored[name]
         assert defaults["num_samples"].int_val == [1] and defaults["seed"].int_val == [0]
-    assert proto.meta_graphs[0].signature_def["drawing"].defaults["temperature"].float_val == [1]
+    assert stored["drawing"]["temperature"].float_val == [1]
 
 
 def call(signatures, captions, num_samples=1, seed=0, name="serving_default", **inputs):

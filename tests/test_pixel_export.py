@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from test_binaries import ROOT, run
-from test_export import saved_model_cli, saved_model_cli_run
+from test_export import saved_model_cli, saved_model_cli_run, signature_defaults
 from test_serve import request, start_server
 
 MODEL = os.path.join(ROOT, "models", "alignpixelrnn_mnist_captions")
@@ -96,13 +96,9 @@ def test_saved_model_cli_shows_and_runs_the_export(export_dir, shipped, tmp_path
 
 
 def test_the_defaults_are_stored_for_tf_serving(export_dir):
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    with open(os.path.join(export_dir, "1", "saved_model.pb"), "rb") as f:
-        proto.ParseFromString(f.read())
+    signatures = signature_defaults(export_dir)
     for name in ("serving_default", "from_ids", "drawing"):
-        defaults = proto.meta_graphs[0].signature_def[name].defaults
+        defaults = signatures[name]
         stored = {"method": defaults["method"].string_val[0].decode(),
                   "num_samples": defaults["num_samples"].int_val[0],
                   "seed": defaults["seed"].int_val[0],
