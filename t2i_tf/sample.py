@@ -168,7 +168,10 @@ def _read_captions(model_name):
     kept, ids, mask, bad, warnings = caption_input.encode(vocabulary, labelled, text.tokenize)
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr)
-    for line in problems + bad:
+    reported = problems + bad
+    if not kept and len(reported) == 1:  # one reason says it all: no verdict line after it
+        raise cli.UsageError(reported[0])
+    for line in reported:
         print(f"error: {line}", file=sys.stderr)
     if not kept:
         raise cli.UsageError("no caption could be drawn")

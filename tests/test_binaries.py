@@ -156,6 +156,7 @@ def stops(workdir, align_workdir, tmp_path_factory):
     (corrupt / "binarized_mnist").mkdir(parents=True)
     (corrupt / "binarized_mnist" / "binarized_mnist_test.amat.gz").write_bytes(b"not gzip at all")
     (tmp / "empty").mkdir()
+    (tmp / "blank.txt").write_text("  \n\n")
     # A model shipped without its training state (noaligndraw_mnist_captions) and one with
     # it (draw_mnist, whose checkpoint belongs to other flags than flags/smoke's).
     copies = {name: str(tmp / name) for name in SHIPPED_COPIES}
@@ -177,6 +178,9 @@ def stops(workdir, align_workdir, tmp_path_factory):
             "unwritable": [f"--model={workdir}", f"--out={blocker}/sub"],
             "unknown model": ["--model=no_such_model"],
             "no caption": [f"--model={align_workdir}"],
+            "blank captions file": [f"--model={align_workdir}",
+                                    f"--captions_file={tmp / 'blank.txt'}",
+                                    f"--out={tmp / 'out_blank'}"],
             **{f"temperature {v}": [f"--model={workdir}", f"--temperature={v}",
                                     f"--out={tmp / ('out_' + v)}"] for v in TEMPERATURES},
         },
@@ -364,6 +368,10 @@ def test_sample_with_nothing_drawable_fails_without_traceback(align_workdir, tmp
     assert errors[-1] == "error: no caption could be drawn", result.stderr
     assert len(errors) == 4  # one per bad caption, then the verdict
     assert not (tmp_path / "out" / "samples.png").exists()
+
+
+def test_a_blank_captions_file_is_one_line(stops):
+    assert_one_line_error(stops["sample blank captions file"], "blank.txt holds no caption")
 
 
 def test_train_never_overwrites_a_model(stops):

@@ -29,7 +29,8 @@ def test_options_out_of_place_are_one_line(tmp_path, args, fragment):
 
 
 def test_proxy_flagfiles_use_known_flags():
-    """Every flag a proxy flagfile sets is one of train's (absl would refuse the run)."""
+    """Every flag a proxy flagfile (and the full run of a remedy) sets is one of train's
+    (absl would refuse the run)."""
     # train's flags are read in a process of their own: absl refuses a flag that two binaries
     # define, and another test imports t2i_tf.serve, which also defines --model.
     listing = subprocess.run(
@@ -40,7 +41,7 @@ def test_proxy_flagfiles_use_known_flags():
     assert {"model", "write_context", "corner_shift"} <= known
     paths = sorted(glob.glob(os.path.join(ROOT, "flags", "aligndraw_proxy_*")))
     assert len(paths) >= 4  # the baseline and at least three remedies
-    for path in paths:
+    for path in paths + [os.path.join(ROOT, "flags", "mnist_captions_aligndraw_memory")]:
         with open(path) as f:
             lines = [line.strip() for line in f if line.startswith("--")]
         assert lines[0] == "--flagfile=flags/mnist_captions_aligndraw"
