@@ -388,6 +388,13 @@ def test_init_from_carries_the_curve_of_every_earlier_run(tmp_path):
     note, init = checkpoint.prepare_workdir(third, init_from=shipped)
     assert init is None and "training state" in note
     assert checkpoint.full_curve(third) == checkpoint.full_curve(second)
+    # Started from a workdir (its curve is metrics.jsonl), with or without its state.
+    fourth, fifth = str(tmp_path / "fourth"), str(tmp_path / "fifth")
+    checkpoint.prepare_workdir(fourth, init_from=second)
+    assert checkpoint.full_curve(fourth) == checkpoint.full_curve(second)
+    os.remove(os.path.join(second, checkpoint.CHECKPOINT))
+    checkpoint.prepare_workdir(fifth, init_from=second)
+    assert checkpoint.full_curve(fifth) == checkpoint.full_curve(second)
 
 
 def test_compact_checkpoint_restores_a_close_training_state(tmp_path):

@@ -407,15 +407,18 @@ def prepare_workdir(workdir, init_from=None, overwrite=False):
     if has_checkpoint:
         return f"{workdir} has its own checkpoint; --init_from={init_from} is not used", None
     source = resolve(init_from)
+    # A shipped model keeps its curve as TRAINING_CURVE, a workdir as METRICS.
+    own_curve = (TRAINING_CURVE if os.path.exists(os.path.join(source, TRAINING_CURVE))
+                 else METRICS)
     if not os.path.exists(os.path.join(source, CHECKPOINT)):
-        history = full_curve(source, TRAINING_CURVE)
+        history = full_curve(source, own_curve)
         if history:  # the curve goes on across the runs
             os.makedirs(workdir, exist_ok=True)
             atomic_write_text(os.path.join(workdir, EARLIER_CURVE),
                               "".join(json.dumps(r) + "\n" for r in history))
         return f"starting from the weights of {source} (a fresh optimizer)", source
     os.makedirs(workdir, exist_ok=True)
-    curve = os.path.join(source, TRAINING_CURVE)
+    curve = os.path.join(source, own_curve)
     if os.path.exists(curve):
         shutil.copyfile(curve, os.path.join(workdir, METRICS))
     for name in (EARLIER_CURVE, VOCABULARY, TEXT, CONFIG, WEIGHTS,
