@@ -437,3 +437,31 @@ def test_compact_checkpoint_restores_a_close_training_state(tmp_path):
             elif v_full.path.endswith("_velocity"):
                 np.testing.assert_allclose(np.array(v_back), np.array(v_full), rtol=2**-8)
                 assert np.array(v_full).any()
+
+
+def test_resume_records_drop_a_torn_line_and_records_after_the_checkpoint(tmp_path):
+    """A kill mid-write leaves a torn last line, and one after the metrics append but before
+    the next checkpoint leaves records the checkpoint does not hold: resuming keeps exactly
+    the records up to the checkpoint's step, and adds the checkpoint's own if it is missing."""
+    from t2i_tf.training import loop
+
+    def write(records, tail=""):
+        with open(tmp_path / checkpoint.METRICS, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+            f.write(tail)
+
+    def save_checkpoint_record(record):
+        np.savez(tmp_path / checkpoint.CHECKPOINT,
+                 **{checkpoint._RECORD_KEY: np.array(json.dumps(record))})
+
+    save_checkpoint_record({"step": 20, "valid/loss": 2.0})
+    write([{"step": 10}, {"step": 20, "valid/loss": 2.0}, {"step": 30}], tail='{"step": 4')
+    assert loop._resume_records(str(tmp_path), 20) == {"step": 20, "valid/loss": 2.0}
+    with open(tmp_path / checkpoint.METRICS) as f:
+        assert [json.loads(line) for line in f] == [{"step": 10},
+                                                    {"step": 20, "valid/loss": 2.0}]
+    # Killed after the checkpoint but before its metrics line: the line is restored.
+    save_checkpoint_record({"step": 40, "valid/loss": 1.0})
+    assert loop._resume_records(str(tmp_path), 40) == {"step": 40, "valid/loss": 1.0}
+    with open(tmp_path / checkpoint.METRICS) as f:
+        assert [json.loads(line)["step"] for line in f] == [10, 20, 40]
